@@ -1,0 +1,41 @@
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+
+.PHONY: install run test lint migrate worker beat bench clean
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+# Runs the product with demo data on 127.0.0.1:$(PORT), Celery tasks in-process.
+run: migrate
+	$(PY) manage.py seed_demo --if-empty
+	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+# Runs the whole test suite (PostgreSQL/Redis tests run when DATABASE_URL/REDIS_URL are set).
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+worker: install
+	$(VENV)/bin/celery -A stateset worker -l info
+
+beat: install
+	$(VENV)/bin/celery -A stateset beat -l info
+
+bench: install
+	$(PY) bench/customers_list.py
+
+clean:
+	rm -rf $(VENV) db.sqlite3

@@ -1,0 +1,256 @@
+"""Resolve the request's credential into an Actor.
+
+Header forms, in this order (API contract, "Authentication"):
+`Authorization: Bearer <api key | JWT | user token>`, `Authorization: Token <key>`,
+`Authorization: <key>`, `X-API-Key: <key>`, `api_key: <key>`; then the admin secret
+(`X-Stateset-Admin-Secret` / `X-Hasura-Admin-Secret` with `X-Account-Id` / `X-Hasura-Org-Id`);
+then a logged-in staff session (browsable API).
+"""
+
+import hmac
+
+import jwt
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Q
+from django.utils import timezone
+from rest_framework.authentication import BaseAuthentication, CSRFCheck
+
+from apps.core.context import ROLES, Actor
+from apps.core.errors import AuthenticationFailed, BadRequest, NotFound, PermissionDenied
+
+from .models import APIKey, AuthToken, Membership, Organization, hash_secret
+
+API_KEY_PREFIXES = ("sk_live_", "sk_test_", "rk_live_", "rk_test_", "pk_live_", "pk_test_")
+USER_TOKEN_PREFIX = "sst_"
+LAST_USED_RESOLUTION_SECONDS = 60
+
+
+def credential_from_headers(meta):
+    """The raw credential string the request carries, or ''."""
+    authorization = meta.get("HTTP_AUTHORIZATION", "").strip()
+    if authorization:
+        scheme, _, rest = authorization.partition(" ")
+        if rest and scheme.lower() in ("bearer", "token", "statesettoken", "basic"):
+            return rest.strip()
+        return authorization
+    return (meta.get("HTTP_X_API_KEY") or meta.get("HTTP_API_KEY") or "").strip()
+
+
+def organization_by_reference(reference):
+    """An organization by id or slug (X-Account-Id, x-hasura-org-id)."""
+    if not reference:
+        return None
+    return (
+        Organization.objects.select_related("live_organization", "sandbox")
+        .filter(Q(id=reference) | Q(slug=reference), is_active=True)
+        .first()
+    )
+
+
+def _touch(model, pk):
+    """Record last use at most once a minute per credential: no write on every request."""
+    if cache.add(f"last-used:{pk}", 1, LAST_USED_RESOLUTION_SECONDS):
+        model.objects.filter(pk=pk).update(last_used_at=timezone.now())
+
+
+def actor_from_api_key(secret):
+    try:
+        key = APIKey.objects.select_related("organization", "organization__sandbox").get(
+            secret_hash=hash_secret(secret)
+        )
+    except APIKey.DoesNotExist:
+        raise AuthenticationFailed("Invalid API key provided.", code="INVALID_API_KEY") from None
+    if key.revoked_at is not None:
+        raise AuthenticationFailed("This API key has been revoked.", code="INVALID_API_KEY")
+    if key.is_expired():
+        raise AuthenticationFailed("This API key has expired.", code="EXPIRED_API_KEY")
+    live = key.organization
+    if not live.is_active:
+        raise AuthenticationFailed("This organization is inactive.", code="INVALID_API_KEY")
+    organization = live if key.mode == APIKey.Mode.LIVE else live.sandbox
+    if organization.live_organization_id:
+        # The sandbox's `live` property needs its live twin; we already hold it.
+        organization.live_organization = live
+    _touch(APIKey, key.pk)
+    if key.kind == APIKey.Kind.SECRET:
+        role = "admin"
+    elif key.kind == APIKey.Kind.RESTRICTED:
+        role = "manager"
+    else:
+        role = "anonymous"
+    return Actor(
+        organization=organization,
+        role=role,
+        credential_type="api_key",
+        credential_id=key.pk,
+        api_key_kind=key.kind,
+        scopes=tuple(key.scopes or ()),
+    )
+
+
+def _jwt_claims(token):
+    if settings.STATESET_JWT_PUBLIC_KEY:
+        key, algorithms = settings.STATESET_JWT_PUBLIC_KEY, ["RS256"]
+    elif settings.STATESET_JWT_SECRET:
+        key, algorithms = settings.STATESET_JWT_SECRET, ["HS256"]
+    else:
+        raise AuthenticationFailed("JWT authentication is not configured.", code="INVALID_TOKEN")
+    try:
+        payload = jwt.decode(token, key, algorithms=algorithms, options={"require": ["exp"]})
+    except jwt.ExpiredSignatureError:
+        raise AuthenticationFailed("The token has expired.", code="INVALID_TOKEN") from None
+    except jwt.InvalidTokenError as exc:
+        raise AuthenticationFailed(f"Invalid token: {exc}", code="INVALID_TOKEN") from None
+    claims = payload.get(settings.STATESET_JWT_CLAIMS_NAMESPACE)
+    if not isinstance(claims, dict):
+        raise AuthenticationFailed(
+            f"The token has no claims under {settings.STATESET_JWT_CLAIMS_NAMESPACE!r}.", code="INVALID_TOKEN"
+        )
+    return {str(k).lower(): v for k, v in claims.items()}
+
+
+def actor_from_jwt(token, requested_role):
+    claims = _jwt_claims(token)
+    allowed = claims.get("x-hasura-allowed-roles") or []
+    if isinstance(allowed, str):
+        allowed = [allowed]
+    default_role = claims.get("x-hasura-default-role") or "user"
+    role = (requested_role or default_role).strip().lower()
+    if role not in [str(r).lower() for r in allowed] and role != default_role:
+        raise PermissionDenied(f"The token does not allow the role {role!r}.", param="X-Hasura-Role")
+    if role not in ROLES:
+        raise PermissionDenied(f"Unknown role {role!r}.", param="X-Hasura-Role")
+    organization = organization_by_reference(str(claims.get("x-hasura-org-id") or ""))
+    if organization is None:
+        raise AuthenticationFailed("The token names no known organization.", code="INVALID_TOKEN")
+    user_id = str(claims.get("x-hasura-user-id") or "")
+    return Actor(
+        organization=organization,
+        role=role,
+        credential_type="jwt",
+        credential_id=f"jwt:{user_id or organization.id}",
+        user_id=user_id,
+    )
+
+
+def actor_from_user_token(secret):
+    token = (
+        AuthToken.objects.select_related("user", "organization", "organization__live_organization")
+        .filter(token_hash=hash_secret(secret))
+        .first()
+    )
+    if token is None or token.revoked_at is not None:
+        raise AuthenticationFailed("Invalid or revoked token.", code="INVALID_TOKEN")
+    if token.expires_at <= timezone.now():
+        raise AuthenticationFailed("The token has expired.", code="INVALID_TOKEN")
+    if not token.user.is_active:
+        raise AuthenticationFailed("The user is inactive.", code="INVALID_TOKEN")
+    membership = Membership.objects.filter(user=token.user, organization=token.organization.live).first()
+    if membership is None:
+        raise AuthenticationFailed("The user is no longer a member of this organization.", code="INVALID_TOKEN")
+    _touch(AuthToken, token.pk)
+    return Actor(
+        organization=token.organization,
+        role=membership.role,
+        credential_type="token",
+        credential_id=token.pk,
+        user_id=str(token.user_id),
+    ), token.user
+
+
+def actor_from_admin_secret(meta):
+    reference = meta.get("HTTP_X_ACCOUNT_ID") or meta.get("HTTP_X_HASURA_ORG_ID") or ""
+    if not reference:
+        raise BadRequest("The admin secret needs X-Account-Id naming the organization.", param="X-Account-Id")
+    organization = organization_by_reference(reference)
+    if organization is None:
+        raise NotFound("No such organization.", param="X-Account-Id")
+    return Actor(organization=organization, role="admin", credential_type="admin_secret", credential_id="admin_secret")
+
+
+def actor_from_session(request):
+    user = getattr(request._request, "user", None)
+    if user is None or not user.is_authenticated:
+        return None
+    memberships = Membership.objects.select_related("organization", "organization__sandbox").filter(user=user)
+    reference = request.META.get("HTTP_X_ACCOUNT_ID", "")
+    membership = None
+    for candidate in memberships:
+        if not reference or reference in (candidate.organization.id, candidate.organization.slug):
+            membership = candidate
+            break
+    if membership is None:
+        return None
+    return Actor(
+        organization=membership.organization,
+        role=membership.role,
+        credential_type="session",
+        credential_id=f"session:{user.pk}",
+        user_id=str(user.pk),
+    )
+
+
+class StatesetAuthentication(BaseAuthentication):
+    """DRF authentication: `request.auth` is the Actor, `request.user` the staff user if any."""
+
+    def authenticate(self, request):
+        meta = request.META
+        credential = credential_from_headers(meta)
+        user = None
+        if credential:
+            if credential.startswith(API_KEY_PREFIXES):
+                actor = actor_from_api_key(credential)
+            elif credential.startswith(USER_TOKEN_PREFIX):
+                actor, user = actor_from_user_token(credential)
+            elif credential.count(".") == 2:
+                actor = actor_from_jwt(credential, meta.get("HTTP_X_HASURA_ROLE", ""))
+            else:
+                raise AuthenticationFailed("Invalid API key provided.", code="INVALID_API_KEY")
+        else:
+            admin_secret = meta.get("HTTP_X_STATESET_ADMIN_SECRET") or meta.get("HTTP_X_HASURA_ADMIN_SECRET")
+            if admin_secret:
+                configured = settings.STATESET_ADMIN_SECRET
+                if not configured or not hmac.compare_digest(admin_secret.encode(), configured.encode()):
+                    raise AuthenticationFailed("Invalid admin secret.", code="INVALID_API_KEY")
+                actor = actor_from_admin_secret(meta)
+            else:
+                actor = actor_from_session(request)
+                if actor is None:
+                    return None
+                self._enforce_csrf(request)
+                user = request._request.user
+        actor = actor.with_request(request)
+        return (user or _CredentialUser(actor), actor)
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="stateset"'
+
+    @staticmethod
+    def _enforce_csrf(request):
+        def dummy_get_response(request):  # pragma: no cover - CSRFCheck needs a callable
+            return None
+
+        check = CSRFCheck(dummy_get_response)
+        check.process_request(request)
+        reason = check.process_view(request, None, (), {})
+        if reason:
+            raise PermissionDenied(f"CSRF failed: {reason}")
+
+
+class _CredentialUser:
+    """`request.user` for credentials that are not a staff user (API keys, JWT, admin secret)."""
+
+    is_authenticated = True
+    is_active = True
+    is_staff = False
+    is_superuser = False
+    is_anonymous = False
+    pk = None
+    id = None
+
+    def __init__(self, actor):
+        self.actor = actor
+
+    def __str__(self):
+        return self.actor.actor_id

@@ -1,0 +1,62 @@
+from rest_framework import serializers
+
+from apps.core.serializers import ResourceSerializer
+
+from .models import APIKey, AuditLog
+
+
+class AuditLogSerializer(ResourceSerializer):
+    object_name = "audit_log"
+
+    class Meta:
+        model = AuditLog
+        fields = [
+            "id",
+            "action",
+            "object_type",
+            "object_id",
+            "actor_type",
+            "actor_id",
+            "credential",
+            "role",
+            "ip_address",
+            "user_agent",
+            "device_id",
+            "request_id",
+            "before",
+            "after",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class APIKeySerializer(ResourceSerializer):
+    object_name = "api_key"
+    redacted = serializers.CharField(read_only=True)
+    livemode = serializers.BooleanField(read_only=True)
+    expires_in_days = serializers.IntegerField(write_only=True, required=False, min_value=1)
+
+    class Meta:
+        model = APIKey
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "mode",
+            "livemode",
+            "redacted",
+            "scopes",
+            "expires_at",
+            "expires_in_days",
+            "revoked_at",
+            "last_used_at",
+            "created_at",
+        ]
+        read_only_fields = ["id", "redacted", "livemode", "expires_at", "revoked_at", "last_used_at", "created_at"]
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    password = serializers.CharField()
+    expires_in = serializers.IntegerField(required=False, min_value=1)
+    organization = serializers.CharField(required=False)

@@ -1,0 +1,163 @@
+"""Organizations, keys, tokens and the audit log: every write here goes through these."""
+
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from apps.core.errors import AlreadyExists, AuthenticationFailed, ValidationFailed
+from apps.core.jsonutil import to_jsonable
+
+from .models import APIKey, AuditLog, AuthToken, Membership, Organization, Plan, Role, User, hash_secret
+
+API_KEY_SECRET_BYTES = 24
+
+
+def audit_record(*, actor, action, obj, before=None, after=None):
+    """Write the audit row for one change, in the caller's transaction."""
+    return AuditLog.objects.create(
+        organization=actor.organization,
+        action=action,
+        object_type=obj._meta.label,
+        object_id=str(obj.pk),
+        actor_type=actor.actor_type,
+        actor_id=actor.actor_id,
+        credential=actor.credential_id,
+        role=actor.role,
+        ip_address=actor.ip_address,
+        user_agent=actor.user_agent,
+        device_id=actor.device_id,
+        request_id=actor.request_id,
+        before=to_jsonable(before) if before is not None else None,
+        after=to_jsonable(after) if after is not None else None,
+    )
+
+
+@transaction.atomic
+def organization_create(*, name, slug=None, plan=Plan.FREE):
+    """A live organization and its sandbox twin."""
+    slug = slugify(slug or name)
+    if not slug:
+        raise ValidationFailed("An organization needs a slug.", param="slug")
+    if plan not in Plan.values:
+        raise ValidationFailed(f"Unknown plan {plan!r}; one of {', '.join(Plan.values)}.", param="plan")
+    if Organization.objects.filter(slug__in=[slug, f"{slug}-test"]).exists():
+        raise AlreadyExists(f"An organization with slug {slug!r} already exists.", param="slug")
+    live = Organization.objects.create(name=name, slug=slug, plan=plan, livemode=True)
+    Organization.objects.create(name=name, slug=f"{slug}-test", plan=plan, livemode=False, live_organization=live)
+    return live
+
+
+def organization_set_plan(*, organization, plan):
+    live = organization.live
+    Organization.objects.filter(pk__in=[live.pk, live.sandbox.pk]).update(plan=plan)
+
+
+@transaction.atomic
+def membership_set(*, organization, user, role=Role.USER):
+    membership, _ = Membership.objects.update_or_create(
+        organization=organization.live, user=user, defaults={"role": role}
+    )
+    return membership
+
+
+@transaction.atomic
+def staff_user_create(*, email, password, organization=None, role=Role.ADMIN, superuser=False):
+    email = email.strip().lower()
+    if User.objects.filter(email=email).exists():
+        raise AlreadyExists(f"A user with email {email!r} already exists.", param="email")
+    if superuser:
+        user = User.objects.create_superuser(email=email, password=password)
+    else:
+        user = User.objects.create_user(email=email, password=password, is_staff=True)
+    if organization is not None:
+        membership_set(organization=organization, user=user, role=role)
+    return user
+
+
+@transaction.atomic
+def api_key_create(*, organization, kind, mode, name="", scopes=(), expires_in_days=None, created_by=None, actor=None):
+    """Returns (key, secret). The secret is shown this once; only its hash is kept."""
+    if kind not in APIKey.Kind.values:
+        raise ValidationFailed(f"kind must be one of {', '.join(APIKey.Kind.values)}.", param="kind")
+    if mode not in APIKey.Mode.values:
+        raise ValidationFailed("mode must be live or test.", param="mode")
+    scopes = [s.strip() for s in scopes if s and s.strip()]
+    if kind == APIKey.Kind.RESTRICTED and not scopes:
+        raise ValidationFailed("A restricted key needs at least one scope (e.g. orders:read).", param="scopes")
+    for scope in scopes:
+        if scope != "*" and (":" not in scope or scope.split(":", 1)[1] not in ("read", "write", "*")):
+            raise ValidationFailed(f"Invalid scope {scope!r}; use resource:read|write|*.", param="scopes")
+    if expires_in_days is not None and expires_in_days <= 0:
+        raise ValidationFailed("expires_in_days must be positive.", param="expires_in_days")
+    prefix = f"{APIKey.PREFIXES[kind]}_{mode}_"
+    secret = prefix + secrets.token_urlsafe(API_KEY_SECRET_BYTES).replace("-", "x").replace("_", "y")
+    key = APIKey.objects.create(
+        organization=organization.live,
+        name=name,
+        kind=kind,
+        mode=mode,
+        prefix=prefix,
+        last4=secret[-4:],
+        secret_hash=hash_secret(secret),
+        scopes=scopes,
+        expires_at=timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None,
+        created_by=created_by,
+    )
+    if actor is not None:
+        audit_record(actor=actor, action="api_key.created", obj=key, after=_key_snapshot(key))
+    return key, secret
+
+
+def _key_snapshot(key):
+    return {
+        "redacted": key.redacted,
+        "kind": key.kind,
+        "mode": key.mode,
+        "scopes": key.scopes,
+        "revoked_at": key.revoked_at,
+    }
+
+
+@transaction.atomic
+def api_key_revoke(*, key, actor=None):
+    before = _key_snapshot(key)
+    APIKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    key.refresh_from_db()
+    if actor is not None:
+        audit_record(actor=actor, action="api_key.revoked", obj=key, before=before, after=_key_snapshot(key))
+    return key
+
+
+def auth_token_create(*, email, password, organization_reference=None, expires_in=None):
+    """A short-lived token for a staff user (`POST /v1/auth/token`). Returns (token, secret)."""
+    user = authenticate(username=(email or "").strip().lower(), password=password or "")
+    if user is None or not user.is_active:
+        raise AuthenticationFailed("Invalid email or password.", code="INVALID_API_KEY")
+    memberships = Membership.objects.select_related("organization").filter(user=user)
+    if organization_reference:
+        memberships = [m for m in memberships if organization_reference in (m.organization.id, m.organization.slug)]
+    membership = next(iter(memberships), None)
+    if membership is None:
+        raise AuthenticationFailed("The user is not a member of that organization.", code="INVALID_API_KEY")
+    ttl = settings.STATESET_TOKEN_DEFAULT_TTL if expires_in is None else int(expires_in)
+    if ttl <= 0 or ttl > settings.STATESET_TOKEN_MAX_TTL:
+        raise ValidationFailed(
+            f"expires_in must be between 1 and {settings.STATESET_TOKEN_MAX_TTL} seconds.", param="expires_in"
+        )
+    secret = "sst_" + secrets.token_urlsafe(32)
+    token = AuthToken.objects.create(
+        user=user,
+        organization=membership.organization,
+        token_hash=hash_secret(secret),
+        expires_at=timezone.now() + timedelta(seconds=ttl),
+    )
+    return token, secret
+
+
+def auth_token_revoke(*, token):
+    AuthToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())

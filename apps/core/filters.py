@@ -1,0 +1,176 @@
+"""Filters and sorting for every list endpoint.
+
+A resource declares a `ResourceFilterSet` whose `Meta.fields` maps each filterable field to its
+operators. Each filter is accepted in three spellings: `status=x` / `status_eq=x` /
+`status[eq]=x` (also `status__eq=x`). Operators: eq ne neq gt gte lt lte in nin like ilike
+between is_null. Only declared fields filter; any other parameter is a 400 `parameter_unknown`.
+"""
+
+import django_filters
+from django.db.models import Q
+
+from .errors import InvalidFieldFormat, UnknownParameter
+
+TEXT_OPS = ("eq", "ne", "neq", "in", "nin", "like", "ilike", "is_null")
+CHOICE_OPS = ("eq", "ne", "neq", "in", "nin", "is_null")
+RANGE_OPS = ("eq", "ne", "neq", "gt", "gte", "lt", "lte", "in", "nin", "between", "is_null")
+DATE_OPS = ("eq", "ne", "neq", "gt", "gte", "lt", "lte", "between", "is_null")
+BOOL_OPS = ("eq", "ne", "neq", "is_null")
+ALL_OPS = ("eq", "ne", "neq", "gt", "gte", "lt", "lte", "in", "nin", "like", "ilike", "between", "is_null")
+
+_LOOKUP = {
+    "eq": ("exact", False),
+    "ne": ("exact", True),
+    "neq": ("exact", True),
+    "gt": ("gt", False),
+    "gte": ("gte", False),
+    "lt": ("lt", False),
+    "lte": ("lte", False),
+    "in": ("in", False),
+    "nin": ("in", True),
+    "between": ("range", False),
+    "is_null": ("isnull", False),
+}
+# Longest first, so `status_is_null` is `is_null` and not `null`.
+_SUFFIXES = sorted(_LOOKUP.keys() | {"like", "ilike"}, key=len, reverse=True)
+# Stripe's names for the timestamps.
+FIELD_ALIASES = {"created": "created_at", "updated": "updated_at"}
+
+
+def _like_filter(case_insensitive):
+    def apply(queryset, name, value):
+        field = name.rsplit("__", 1)[0]
+        lookup = "iregex" if case_insensitive else "regex"
+        pattern = "^" + "".join(".*" if ch == "%" else ("." if ch == "_" else _escape(ch)) for ch in value) + "$"
+        return queryset.filter(**{f"{field}__{lookup}": pattern})
+
+    return apply
+
+
+def _escape(ch):
+    return "\\" + ch if ch in r"\.^$*+?{}[]|()" else ch
+
+
+class ResourceFilterSet(django_filters.FilterSet):
+    """Base filter set: `Meta.fields = {"email": TEXT_OPS, "created_at": DATE_OPS, ...}`."""
+
+    @classmethod
+    def get_filters(cls):
+        if not cls._meta.model:
+            return {}
+        filters = {}
+        for field_name, operators in (cls._meta.fields or {}).items():
+            model_field = django_filters.utils.get_model_field(cls._meta.model, field_name)
+            for op in operators:
+                name = f"{field_name}__{op}"
+                if op in ("like", "ilike"):
+                    filters[name] = django_filters.CharFilter(field_name=name, method=_like_filter(op == "ilike"))
+                    continue
+                lookup, exclude = _LOOKUP[op]
+                if lookup == "isnull":
+                    flt = django_filters.BooleanFilter(field_name=field_name, lookup_expr="isnull")
+                else:
+                    flt = cls.filter_for_field(model_field, field_name, lookup)
+                    flt.exclude = exclude
+                filters[name] = flt
+            if "eq" in operators:
+                filters[field_name] = filters[f"{field_name}__eq"]
+        filters.update(cls.declared_filters)
+        return filters
+
+    @classmethod
+    def operators(cls):
+        return dict(cls._meta.fields or {})
+
+
+def normalize_filter_params(params, filterset_class, reserved):
+    """Map every spelling of a filter to `field__op`; raise for anything not declared."""
+    declared = filterset_class.operators() if filterset_class else {}
+    normalized = {}
+    for key in params.keys():
+        if key in reserved:
+            continue
+        values = params.getlist(key)
+        target = _resolve(key, declared)
+        if target is None:
+            raise UnknownParameter(f"Received unknown parameter: {key}", param=key)
+        normalized[target] = values[-1]
+    return normalized
+
+
+def _resolve(key, declared):
+    def known(field, op):
+        field = FIELD_ALIASES.get(field, field)
+        if field in declared and op in declared[field]:
+            return f"{field}__{op}"
+        return None
+
+    if "[" in key and key.endswith("]"):
+        field, _, op = key[:-1].partition("[")
+        return known(field, op)
+    if "__" in key:
+        field, _, op = key.rpartition("__")
+        return known(field, op)
+    plain = FIELD_ALIASES.get(key, key)
+    if plain in declared and "eq" in declared[plain]:
+        return f"{plain}__eq"
+    for op in _SUFFIXES:
+        if key.endswith("_" + op):
+            found = known(key[: -len(op) - 1], op)
+            if found:
+                return found
+    return None
+
+
+def apply_filters(queryset, params, filterset_class):
+    if not params:
+        return queryset
+    filterset = filterset_class(data=params, queryset=queryset)
+    if not filterset.is_valid():
+        field, errors = next(iter(filterset.errors.items()))
+        raise InvalidFieldFormat(f"Invalid value for {field}: {errors[0]}", param=field, detail=filterset.errors)
+    return filterset.qs
+
+
+def parse_sort(params, allowed, default):
+    """The ordering as [(field, descending)], from `sort`, `order_by`, `sort_by`+`sort_order`,
+    or `order_direction` (which flips the default field)."""
+    spec = params.get("sort") or params.get("order_by") or ""
+    fields = []
+    if spec:
+        for part in spec.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            descending = part.startswith("-")
+            name = part.lstrip("-+")
+            if " " in name:
+                name, _, direction = name.partition(" ")
+                descending = direction.strip().lower() == "desc"
+            fields.append((FIELD_ALIASES.get(name, name), descending))
+    elif params.get("sort_by"):
+        direction = (params.get("sort_order") or "asc").lower()
+        if direction not in ("asc", "desc"):
+            raise InvalidFieldFormat("sort_order must be asc or desc.", param="sort_order")
+        fields.append((FIELD_ALIASES.get(params["sort_by"], params["sort_by"]), direction == "desc"))
+    else:
+        name, descending = default
+        direction = (params.get("order_direction") or params.get("sort_order") or "").lower()
+        if direction:
+            if direction not in ("asc", "desc"):
+                raise InvalidFieldFormat("order_direction must be asc or desc.", param="order_direction")
+            descending = direction == "desc"
+        fields.append((name, descending))
+    for name, _ in fields:
+        if name not in allowed:
+            raise InvalidFieldFormat(
+                f"Cannot sort by {name!r}; sortable fields: {', '.join(sorted(allowed))}.", param="sort"
+            )
+    return fields
+
+
+def search_condition(query, fields):
+    condition = Q()
+    for field in fields:
+        condition |= Q(**{f"{field}__icontains": query})
+    return condition

@@ -1,0 +1,88 @@
+import re
+import secrets
+
+from django.conf import settings
+from django.http import QueryDict
+
+from .errors import error_response
+from .jsonutil import loads
+
+_CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def is_api_path(path):
+    return path.startswith("/v1/") or path.startswith("/api/v1/") or path in ("/v1", "/api/v1")
+
+
+class RequestIdMiddleware:
+    """Every request gets an id (`req_...`, or the client's `X-Request-ID` when well formed),
+    echoed in the `X-Request-ID` header and in every error body."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
+        request.request_id = incoming if _CLIENT_REQUEST_ID.match(incoming) else f"req_{secrets.token_hex(12)}"
+        response = self.get_response(request)
+        response["X-Request-ID"] = request.request_id
+        return response
+
+
+class BodySizeLimitMiddleware:
+    """413 REQUEST_TOO_LARGE for bodies over 10 MB, before anything reads them."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.limit = settings.MAX_REQUEST_BODY_BYTES
+
+    def __call__(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > self.limit:
+            return error_response(
+                request, 413, "REQUEST_TOO_LARGE", f"Request bodies are limited to {self.limit // (1024 * 1024)} MB."
+            )
+        return self.get_response(request)
+
+
+class JsonBodyQueryMiddleware:
+    """A GET with an empty query string and a JSON object body (seed 003's curl) takes the
+    body's keys as query parameters."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if (
+            request.method == "GET"
+            and not request.META.get("QUERY_STRING")
+            and is_api_path(request.path_info)
+            and int(request.META.get("CONTENT_LENGTH") or 0) > 0
+        ):
+            try:
+                body = loads(request.body)
+            except ValueError:
+                body = None
+            if isinstance(body, dict):
+                query = QueryDict(mutable=True)
+                for key, value in body.items():
+                    if isinstance(value, list):
+                        query.setlist(key, [_as_text(item) for item in value])
+                    else:
+                        query[key] = _as_text(value)
+                query._mutable = False
+                request.GET = query
+        return self.get_response(request)
+
+
+def _as_text(value):
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return ""
+    return str(value)

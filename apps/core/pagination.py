@@ -1,0 +1,157 @@
+"""List pages: keyset cursors by default (also Stripe's `starting_after` / `ending_before`),
+offsets on request (`offset`, deprecated `page`). One query for the page (limit + 1 rows tells
+`has_more`), no COUNT(*) unless `include_total=true`.
+"""
+
+import base64
+import binascii
+from dataclasses import dataclass
+
+from django.db.models import Q
+
+from .errors import InvalidFieldFormat, NotFound
+from .jsonutil import dumps, loads
+
+PAGINATION_PARAMS = frozenset(
+    {"limit", "cursor", "starting_after", "ending_before", "offset", "page", "include_total", "per_page"}
+)
+DEFAULT_LIMIT = 10
+MAX_LIMIT = 100
+MAX_OFFSET = 10000
+
+
+@dataclass
+class Page:
+    items: list
+    has_more: bool
+    next_cursor: str | None
+    total_count: int | None = None
+
+
+def _int_param(params, name, minimum, maximum):
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise InvalidFieldFormat(f"{name} must be an integer.", param=name) from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        raise InvalidFieldFormat(f"{name} must be {bound}.", param=name)
+    return value
+
+
+def _bool_param(params, name):
+    return str(params.get(name, "")).lower() in ("1", "true", "yes")
+
+
+def _encode_cursor(values, sort_key):
+    raw = dumps({"v": values, "s": sort_key})
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor, sort_key):
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = loads(base64.urlsafe_b64decode(padded.encode()))
+        values = data["v"]
+        if data.get("s") != sort_key:
+            raise InvalidFieldFormat("This cursor belongs to another sort order.", param="cursor")
+        return values
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise InvalidFieldFormat("Invalid cursor.", param="cursor") from None
+
+
+def _keyset_condition(ordering, values, forward):
+    """Rows strictly after (forward) or before the row with `values` in `ordering`."""
+    condition = Q()
+    equal = Q()
+    for (field, descending), value in zip(ordering, values, strict=True):
+        after = descending != forward  # descending+forward -> "lt"
+        step = Q(**{f"{field}__{'lt' if after else 'gt'}": value})
+        condition |= equal & step
+        equal &= Q(**{field: value})
+    return condition
+
+
+def _row_values(obj, ordering):
+    return [getattr(obj, field) for field, _ in ordering]
+
+
+def _as_jsonable(values, model, ordering):
+    return loads(dumps(values))
+
+
+def _from_jsonable(values, model, ordering):
+    if len(values) != len(ordering):
+        raise InvalidFieldFormat("Invalid cursor.", param="cursor")
+    out = []
+    for (field, _), value in zip(ordering, values, strict=True):
+        try:
+            out.append(model._meta.get_field(field).to_python(value))
+        except Exception:
+            raise InvalidFieldFormat("Invalid cursor.", param="cursor") from None
+    return out
+
+
+def paginate(queryset, params, ordering, *, anchor_queryset=None):
+    """One page of `queryset`, ordered by `ordering` ([(field, descending)], pk last)."""
+    limit = _int_param(params, "limit", 1, MAX_LIMIT)
+    if limit is None:
+        limit = _int_param(params, "per_page", 1, MAX_LIMIT) or DEFAULT_LIMIT
+    model = queryset.model
+    sort_key = ",".join(("-" if d else "") + f for f, d in ordering)
+    total = queryset.count() if _bool_param(params, "include_total") else None
+    order_by = [("-" if d else "") + f for f, d in ordering]
+
+    offset = _int_param(params, "offset", 0, MAX_OFFSET)
+    page_number = _int_param(params, "page", 1, None)
+    if offset is None and page_number is not None:
+        offset = (page_number - 1) * limit
+        if offset > MAX_OFFSET:
+            raise InvalidFieldFormat(f"page reaches past offset {MAX_OFFSET}; use cursor paging.", param="page")
+    if offset is not None:
+        rows = list(queryset.order_by(*order_by)[offset : offset + limit + 1])
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = (
+            _encode_cursor(_as_jsonable(_row_values(rows[-1], ordering), model, ordering), sort_key)
+            if (has_more and rows)
+            else None
+        )
+        return Page(rows, has_more, next_cursor, total)
+
+    forward = True
+    values = None
+    if params.get("cursor"):
+        values = _from_jsonable(_decode_cursor(params["cursor"], sort_key), model, ordering)
+    elif params.get("starting_after") or params.get("ending_before"):
+        anchor_id = params.get("starting_after") or params.get("ending_before")
+        forward = bool(params.get("starting_after"))
+        anchor = (anchor_queryset if anchor_queryset is not None else queryset).filter(pk=anchor_id).first()
+        if anchor is None:
+            param = "starting_after" if forward else "ending_before"
+            raise NotFound(f"No such object: {anchor_id}", param=param)
+        values = _row_values(anchor, ordering)
+
+    if values is not None:
+        queryset = queryset.filter(_keyset_condition(ordering, values, forward))
+    if not forward:
+        order_by = [("" if d else "-") + f for f, d in ordering]
+    rows = list(queryset.order_by(*order_by)[: limit + 1])
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    if not forward:
+        rows.reverse()
+        # A backward page always has rows after it (the anchor), so it can continue forward.
+        next_cursor = (
+            _encode_cursor(_as_jsonable(_row_values(rows[-1], ordering), model, ordering), sort_key) if rows else None
+        )
+    else:
+        next_cursor = (
+            _encode_cursor(_as_jsonable(_row_values(rows[-1], ordering), model, ordering), sort_key)
+            if has_more
+            else None
+        )
+    return Page(rows, has_more, next_cursor, total)

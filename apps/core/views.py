@@ -1,0 +1,339 @@
+"""The API machinery every resource reuses.
+
+`StatesetAPIView` (any endpoint): authentication, rate limits with their headers, the policy
+check, idempotency keys, contract errors.
+`ResourceViewSet` (a collection): list (filters, sort, expand, cursor/offset pages), retrieve,
+create, update (PUT and PATCH are both partial), delete, search, batch and the seeds' `/list`
+and `/create` forms. A resource declares `queryset`, `serializer_class`, `filterset_class`,
+`ordering_fields`, `search_fields` and its services; the policy table (apps.core.policy) says who
+may do what.
+"""
+
+from django.db import transaction
+from django.http import HttpResponse
+from rest_framework import status as http_status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework.viewsets import ViewSetMixin
+
+from . import idempotency, policy, ratelimit
+from .context import Actor
+from .errors import APIError, BadRequest, NotFound, UnknownParameter, ValidationFailed
+from .filters import apply_filters, normalize_filter_params, parse_sort, search_condition
+from .pagination import PAGINATION_PARAMS, paginate
+from .serializers import parse_expand, scoped_related_querysets
+
+SORT_PARAMS = frozenset({"sort", "order_by", "sort_by", "sort_order", "order_direction"})
+EXPAND_PARAMS = frozenset({"expand", "expand[]"})
+LIST_PARAMS = PAGINATION_PARAMS | SORT_PARAMS | EXPAND_PARAMS
+
+
+class StatesetAPIView(APIView):
+    """Base for every API endpoint."""
+
+    # The policy table's row for this endpoint ("app.Model"); None: the view checks by itself.
+    policy_label = None
+    allow_anonymous = False
+
+    def get_exception_handler(self):
+        from .errors import exception_handler
+
+        return exception_handler
+
+    @property
+    def actor(self):
+        if getattr(self, "actor_override", None) is not None:
+            return self.actor_override
+        actor = self.request.auth
+        if isinstance(actor, Actor):
+            return actor
+        return self.anonymous_actor()
+
+    def anonymous_actor(self):
+        from apps.accounts.authentication import organization_by_reference
+
+        if not hasattr(self, "_anonymous_actor"):
+            reference = self.request.META.get("HTTP_X_ACCOUNT_ID", "")
+            organization = organization_by_reference(reference) if reference else None
+            self._anonymous_actor = (
+                Actor(organization=organization, role="anonymous", credential_type="anonymous").with_request(
+                    self.request
+                )
+                if organization is not None
+                else None
+            )
+        return self._anonymous_actor
+
+    def initial(self, request, *args, **kwargs):
+        self.format_kwarg = self.get_format_suffix(**kwargs)
+        neg = self.perform_content_negotiation(request)
+        request.accepted_renderer, request.accepted_media_type = neg
+        version, scheme = self.determine_version(request, *args, **kwargs)
+        request.version, request.versioning_scheme = version, scheme
+        try:
+            request.user  # noqa: B018 - runs authentication
+        except APIError:
+            request._rate_limit_headers = ratelimit.check(request, None, None)
+            raise
+        actor = request.auth if isinstance(request.auth, Actor) else None
+        organization = actor.organization if actor else None
+        request._rate_limit_headers = ratelimit.check(request, actor, organization)
+        self.check_permissions(request)
+        self._idempotency_record = None
+        if actor is not None:
+            self._idempotency_record = idempotency.claim(request, actor)
+
+    def check_permissions(self, request):
+        if self.policy_label is None:
+            if not isinstance(request.auth, Actor) and not self.allow_anonymous:
+                raise APIError("No API key provided.", code="MISSING_API_KEY", status=401)
+            return
+        policy.authorize(self.actor, self.policy_label, self.operation_for(request))
+
+    def operation_for(self, request):
+        return "read" if request.method in ("GET", "HEAD", "OPTIONS") else "update"
+
+    def handle_exception(self, exc):
+        if isinstance(exc, idempotency.Replay):
+            return exc.response
+        return super().handle_exception(exc)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        record = getattr(self, "_idempotency_record", None)
+        if record is not None:
+            if isinstance(response, Response) and not response.is_rendered:
+                response.render()
+            idempotency.complete(record, response)
+            self._idempotency_record = None
+        for name, value in getattr(request, "_rate_limit_headers", {}).items():
+            response[name] = value
+        return response
+
+    def get_serializer_context(self):
+        return {"request": self.request, "view": self, "actor": self.actor}
+
+
+class ReadOnlyResourceViewSet(ViewSetMixin, StatesetAPIView):
+    """A collection's reads: list, retrieve, search and the `/list` form."""
+
+    queryset = None
+    serializer_class = None
+    filterset_class = None
+    ordering_fields = ("created_at",)
+    default_ordering = ("created_at", True)
+    search_fields = ()
+    lookup_value_regex = r"[A-Za-z0-9_\-]+"
+
+    @property
+    def policy_label(self):
+        return self.queryset.model._meta.label
+
+    def operation_for(self, request):
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return "read"
+        action_name = getattr(self, "action", None)
+        if action_name in ("create", "create_alias", "batch") or request.method == "POST" and not self.kwargs.get("pk"):
+            return "create"
+        if request.method == "DELETE":
+            return "delete"
+        return "update"
+
+    # Querysets ----------------------------------------------------------------------------
+
+    def base_queryset(self, operation="read"):
+        """The organization's rows this actor may `operation`, with what the serializer needs."""
+        return policy.scope_queryset(self.actor, self.policy_label, operation, self.get_queryset())
+
+    def get_queryset(self):
+        return self.queryset.all()
+
+    def get_object(self, operation="read"):
+        obj = self.base_queryset(operation).filter(pk=self.kwargs["pk"]).first()
+        if obj is None:
+            raise NotFound(
+                f"No such {self.serializer_class.object_name or 'object'}: '{self.kwargs['pk']}'", param="id"
+            )
+        return obj
+
+    def get_serializer(self, *args, **kwargs):
+        kwargs.setdefault("context", self.get_serializer_context())
+        serializer = self.serializer_class(*args, **kwargs)
+        actor = self.actor
+        if "data" in kwargs and actor is not None and actor.organization is not None:
+            scoped_related_querysets(serializer, actor.organization)
+        return serializer
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        context["expand"] = parse_expand(self.request.query_params) if self.request is not None else {}
+        return context
+
+    def check_query_params(self, allowed):
+        for key in self.request.query_params.keys():
+            if key not in allowed:
+                raise UnknownParameter(f"Received unknown parameter: {key}", param=key)
+
+    def serialize(self, instance, status=http_status.HTTP_200_OK):
+        return Response(self.get_serializer(instance).data, status=status)
+
+    # Reads --------------------------------------------------------------------------------
+
+    def list(self, request, *args, **kwargs):
+        return self._list(request, self.base_queryset("read"))
+
+    def _list(self, request, queryset, extra_params=frozenset(), envelope_key=None):
+        params = request.query_params
+        filters = normalize_filter_params(params, self.filterset_class, LIST_PARAMS | extra_params)
+        if filters:
+            queryset = apply_filters(queryset, filters, self.filterset_class)
+        ordering = parse_sort(params, self.ordering_fields, self.default_ordering)
+        ordering.append(("pk", ordering[-1][1]))
+        page = paginate(queryset, params, ordering, anchor_queryset=self.base_queryset("read"))
+        serializer = self.get_serializer(page.items, many=True)
+        body = {
+            "object": "list",
+            "url": request.path,
+            "data": serializer.data,
+            "has_more": page.has_more,
+            "next_cursor": page.next_cursor,
+        }
+        if page.total_count is not None:
+            body["total_count"] = page.total_count
+        if envelope_key:
+            body[envelope_key] = body["data"]
+        return Response(body)
+
+    def retrieve(self, request, *args, **kwargs):
+        self.check_query_params(EXPAND_PARAMS)
+        return self.serialize(self.get_object("read"))
+
+    @action(detail=False, methods=["get"], url_path="search")
+    def search(self, request, *args, **kwargs):
+        query = (request.query_params.get("query") or request.query_params.get("q") or "").strip()
+        queryset = self.base_queryset("read")
+        if query:
+            queryset = queryset.filter(search_condition(query, self.search_fields))
+        return self._list(request, queryset, extra_params=frozenset({"query", "q"}))
+
+    @action(detail=False, methods=["get"], url_path="list")
+    def list_alias(self, request, *args, **kwargs):
+        """The seeds' `GET /v1/<c>/list` form; the list also appears under the collection's name."""
+        return self._list(request, self.base_queryset("read"), envelope_key=self.envelope_name())
+
+    def envelope_name(self):
+        return self.queryset.model._meta.verbose_name_plural.replace(" ", "_")
+
+
+class ResourceViewSet(ReadOnlyResourceViewSet):
+    """A collection with writes through its services:
+    create(*, organization, actor, data), update(*, organization, actor, instance, data),
+    delete(*, organization, actor, instance)."""
+
+    create_service = None
+    update_service = None
+    delete_service = None
+
+    # Writes -------------------------------------------------------------------------------
+
+    def validated_input(self, data, instance=None):
+        serializer = self.get_serializer(instance, data=data if data is not None else {}, partial=instance is not None)
+        serializer.is_valid(raise_exception=True)
+        policy.check_writable(
+            self.actor, self.policy_label, "update" if instance is not None else "create", serializer.validated_data
+        )
+        return serializer.validated_data
+
+    def request_data(self):
+        data = self.request.data
+        if hasattr(data, "dict"):
+            data = data.dict()
+        return data
+
+    def create(self, request, *args, **kwargs):
+        data = self.validated_input(self.request_data())
+        instance = self.create_service(organization=self.actor.organization, actor=self.actor, data=data)
+        return self.serialize(instance, status=http_status.HTTP_201_CREATED)
+
+    @action(detail=False, methods=["post"], url_path="create")
+    def create_alias(self, request, *args, **kwargs):
+        return self.create(request, *args, **kwargs)
+
+    def update(self, request, *args, **kwargs):
+        instance = self.get_object("update")
+        data = self.validated_input(self.request_data(), instance=instance)
+        instance = self.update_service(
+            organization=self.actor.organization, actor=self.actor, instance=instance, data=data
+        )
+        return self.serialize(instance)
+
+    def partial_update(self, request, *args, **kwargs):
+        return self.update(request, *args, **kwargs)
+
+    def destroy(self, request, *args, **kwargs):
+        instance = self.get_object("delete")
+        self.delete_service(organization=self.actor.organization, actor=self.actor, instance=instance)
+        return HttpResponse(status=http_status.HTTP_204_NO_CONTENT)
+
+    @action(detail=False, methods=["post"], url_path="batch")
+    def batch(self, request, *args, **kwargs):
+        """Create up to 1000 objects, all or nothing; larger batches run as a job."""
+        from django.conf import settings
+
+        from .jobs import batch_create_job_start
+
+        body = self.request_data()
+        items = body.get("items", body.get("data")) if isinstance(body, dict) else body
+        if not isinstance(items, list) or not items:
+            raise BadRequest("The batch body needs a non-empty list `items`.", param="items")
+        if len(items) > settings.BATCH_SYNC_LIMIT:
+            job = batch_create_job_start(
+                organization=self.actor.organization, actor=self.actor, view_path=self.viewset_path(), items=items
+            )
+            from .jobs import JobSerializer
+
+            return Response(JobSerializer(job).data, status=http_status.HTTP_202_ACCEPTED)
+        created = self.batch_create(items)
+        return Response(
+            {
+                "object": "list",
+                "url": request.path,
+                "data": self.get_serializer(created, many=True).data,
+                "has_more": False,
+                "next_cursor": None,
+            },
+            status=http_status.HTTP_201_CREATED,
+        )
+
+    def batch_create(self, items):
+        """Validate every item first, then create them in one transaction."""
+        validated, errors = [], {}
+        for index, item in enumerate(items):
+            try:
+                validated.append(self.validated_input(item))
+            except APIError as exc:
+                errors[str(index)] = {"code": exc.code, "message": exc.message, "param": exc.param}
+            except Exception as exc:  # DRF ValidationError
+                from .errors import to_api_error
+
+                api_error = to_api_error(exc)
+                if api_error is None:
+                    raise
+                errors[str(index)] = {"code": api_error.code, "message": api_error.message, "param": api_error.param}
+        if errors:
+            first = next(iter(errors))
+            raise ValidationFailed(
+                f"Item {first}: {errors[first]['message']} (nothing was created).",
+                param=f"items[{first}]",
+                detail=errors,
+            )
+        with transaction.atomic():
+            return [
+                self.create_service(organization=self.actor.organization, actor=self.actor, data=data)
+                for data in validated
+            ]
+
+    @classmethod
+    def viewset_path(cls):
+        return f"{cls.__module__}.{cls.__qualname__}"

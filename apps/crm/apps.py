@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class CrmConfig(AppConfig):
+    name = "apps.crm"
+    label = "crm"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,118 @@
+"""The customer's API representation: request input, response output and event payloads.
+
+It lives beside the domain (not under api/) because services put the same representation into
+events; the API layer imports it.
+"""
+
+from rest_framework import serializers
+
+from apps.core.serializers import ResourceSerializer
+
+from .models import Customer, CustomerAddress, CustomerStatus
+
+
+class AddressSerializer(ResourceSerializer):
+    object_name = "address"
+
+    class Meta:
+        model = CustomerAddress
+        fields = [
+            "id",
+            "first_name",
+            "last_name",
+            "company",
+            "address_line_1",
+            "address_line_2",
+            "city",
+            "province",
+            "postal_code",
+            "country_code",
+            "phone",
+            "is_default_shipping",
+            "is_default_billing",
+        ]
+        read_only_fields = ["id"]
+
+    def validate_country_code(self, value):
+        if len(value) != 2 or not value.isalpha():
+            raise serializers.ValidationError("Use a two-letter ISO 3166 country code.")
+        return value.upper()
+
+
+class AddressIdField(serializers.Field):
+    """An address as its id (expand it with `expand=default_shipping_address`)."""
+
+    def __init__(self, **kwargs):
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def to_representation(self, value):
+        return value.pk
+
+
+class CustomerSerializer(ResourceSerializer):
+    object_name = "customer"
+    expandable_fields = {
+        "default_shipping_address": (AddressSerializer, {}),
+        "default_billing_address": (AddressSerializer, {}),
+    }
+
+    status = serializers.ChoiceField(choices=CustomerStatus.choices, required=False)
+    addresses = AddressSerializer(many=True, required=False)
+    default_shipping_address = AddressIdField()
+    default_billing_address = AddressIdField()
+
+    class Meta:
+        model = Customer
+        fields = [
+            "id",
+            "email",
+            "first_name",
+            "last_name",
+            "phone",
+            "sso_id",
+            "stripe_customer_id",
+            "activation_date",
+            "timestamp",
+            "status",
+            "accepts_marketing",
+            "metadata",
+            "tags",
+            "addresses",
+            "default_shipping_address",
+            "default_billing_address",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+        # Uniqueness per organization is the service's rule (409 RESOURCE_ALREADY_EXISTS).
+        validators = []
+
+    def validate_email(self, value):
+        return value.strip().lower()
+
+    def validate_status(self, value):
+        return value.lower()
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and isinstance(data.get("status"), str):
+            data = {**data, "status": data["status"].lower()}
+        return super().to_internal_value(data)
+
+    def validate_metadata(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("metadata must be an object.")
+        if len(value) > 50:
+            raise serializers.ValidationError("metadata holds at most 50 keys.")
+        return value
+
+    def validate_tags(self, value):
+        if not isinstance(value, list) or not all(isinstance(tag, str) for tag in value):
+            raise serializers.ValidationError("tags must be a list of strings.")
+        return sorted({tag.strip() for tag in value if tag.strip()})
+
+    def validate_addresses(self, value):
+        for flag in ("is_default_shipping", "is_default_billing"):
+            if sum(1 for address in value if address.get(flag)) > 1:
+                raise serializers.ValidationError(f"At most one address may be {flag}.")
+        return value

@@ -1,0 +1,44 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+import apps.crm.api.urls  # noqa: F401 - registers the collections
+from apps.accounts.api.views import APIKeyViewSet, AuditLogViewSet, AuthTokenView
+from apps.core.api_views import JobViewSet, api_not_found, health
+from apps.core.errors import error_response
+from apps.core.routing import router
+
+router.register("audit_logs", AuditLogViewSet)
+router.register("api_keys", APIKeyViewSet)
+router.register("jobs", JobViewSet)
+
+api_extra = [
+    re_path(r"^auth/token/?$", AuthTokenView.as_view(), name="auth-token"),
+    re_path(r"^openapi\.json$", SpectacularAPIView.as_view(), name="openapi"),
+    re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="openapi"), name="api-docs"),
+    re_path(r"^redoc/?$", SpectacularRedocView.as_view(url_name="openapi"), name="api-redoc"),
+]
+
+urlpatterns = [
+    re_path(r"^health/?$", health, name="health"),
+    path("v1/", include(api_extra)),
+    path("v1/", include(router.canonical.urls)),
+    re_path(r"^(?:api/)?v1/", include(router.aliased.urls)),
+    re_path(r"^api/v1/", include([re_path(r"^auth/token/?$", AuthTokenView.as_view())])),
+    re_path(r"^(?:api/)?v1(?:/.*)?$", api_not_found),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("", include("apps.core.dashboard_urls")),
+]
+
+
+def handler404(request, exception=None):
+    if request.path.startswith(("/v1", "/api/")):
+        return api_not_found(request)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def handler500(request):
+    return error_response(request, 500, "INTERNAL_ERROR", "An internal error occurred.")
