@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 import apps.crm.api.urls  # noqa: F401 - registers the collections
 from apps.accounts.api.views import APIKeyViewSet, AuditLogViewSet, AuthTokenView
@@ -13,8 +13,8 @@ router.register("api_keys", APIKeyViewSet)
 router.register("jobs", JobViewSet)
 
 api_extra = [
-    re_path(r"^auth/token/?$", AuthTokenView.as_view(), name="auth-token"),
-    re_path(r"^openapi\.json$", SpectacularAPIView.as_view(), name="openapi"),
+    path("auth/token", AuthTokenView.as_view(), name="auth-token"),
+    re_path(r"^openapi\.json$", SpectacularJSONAPIView.as_view(), name="openapi"),
     re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="openapi"), name="api-docs"),
     re_path(r"^redoc/?$", SpectacularRedocView.as_view(url_name="openapi"), name="api-redoc"),
 ]
@@ -24,7 +24,7 @@ urlpatterns = [
     path("v1/", include(api_extra)),
     path("v1/", include(router.canonical.urls)),
     re_path(r"^(?:api/)?v1/", include(router.aliased.urls)),
-    re_path(r"^api/v1/", include([re_path(r"^auth/token/?$", AuthTokenView.as_view())])),
+    re_path(r"^(?:api/)?v1/", include([re_path(r"^auth/token/?$", AuthTokenView.as_view())])),
     re_path(r"^(?:api/)?v1(?:/.*)?$", api_not_found),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),

@@ -60,3 +60,13 @@ class TokenRequestSerializer(serializers.Serializer):
     password = serializers.CharField()
     expires_in = serializers.IntegerField(required=False, min_value=1)
     organization = serializers.CharField(required=False)
+
+
+class TokenResponseSerializer(serializers.Serializer):
+    object = serializers.CharField(default="token")
+    id = serializers.CharField()
+    token = serializers.CharField(help_text="Send as `Authorization: Bearer <token>`; shown once.")
+    token_type = serializers.CharField(default="Bearer")
+    expires_at = serializers.DateTimeField()
+    expires_in = serializers.IntegerField()
+    organization = serializers.CharField()

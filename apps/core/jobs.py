@@ -10,14 +10,11 @@ from .models import Job
 
 
 class JobSerializer(serializers.ModelSerializer):
-    object = serializers.SerializerMethodField()
+    object = serializers.CharField(default="job", read_only=True)
 
     class Meta:
         model = Job
         fields = ["id", "object", "kind", "status", "result", "error", "created_at", "started_at", "finished_at"]
-
-    def get_object(self, job):
-        return "job"
 
 
 def _actor_payload(actor):

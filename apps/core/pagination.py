@@ -68,8 +68,8 @@ def _keyset_condition(ordering, values, forward):
     condition = Q()
     equal = Q()
     for (field, descending), value in zip(ordering, values, strict=True):
-        after = descending != forward  # descending+forward -> "lt"
-        step = Q(**{f"{field}__{'lt' if after else 'gt'}": value})
+        smaller = descending == forward  # next rows of a descending order have smaller values
+        step = Q(**{f"{field}__{'lt' if smaller else 'gt'}": value})
         condition |= equal & step
         equal &= Q(**{field: value})
     return condition
@@ -79,7 +79,7 @@ def _row_values(obj, ordering):
     return [getattr(obj, field) for field, _ in ordering]
 
 
-def _as_jsonable(values, model, ordering):
+def _as_jsonable(values):
     return loads(dumps(values))
 
 
@@ -89,7 +89,8 @@ def _from_jsonable(values, model, ordering):
     out = []
     for (field, _), value in zip(ordering, values, strict=True):
         try:
-            out.append(model._meta.get_field(field).to_python(value))
+            model_field = model._meta.pk if field == "pk" else model._meta.get_field(field)
+            out.append(model_field.to_python(value))
         except Exception:
             raise InvalidFieldFormat("Invalid cursor.", param="cursor") from None
     return out
@@ -116,9 +117,7 @@ def paginate(queryset, params, ordering, *, anchor_queryset=None):
         has_more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = (
-            _encode_cursor(_as_jsonable(_row_values(rows[-1], ordering), model, ordering), sort_key)
-            if (has_more and rows)
-            else None
+            _encode_cursor(_as_jsonable(_row_values(rows[-1], ordering)), sort_key) if (has_more and rows) else None
         )
         return Page(rows, has_more, next_cursor, total)
 
@@ -145,13 +144,7 @@ def paginate(queryset, params, ordering, *, anchor_queryset=None):
     if not forward:
         rows.reverse()
         # A backward page always has rows after it (the anchor), so it can continue forward.
-        next_cursor = (
-            _encode_cursor(_as_jsonable(_row_values(rows[-1], ordering), model, ordering), sort_key) if rows else None
-        )
+        next_cursor = _encode_cursor(_as_jsonable(_row_values(rows[-1], ordering)), sort_key) if rows else None
     else:
-        next_cursor = (
-            _encode_cursor(_as_jsonable(_row_values(rows[-1], ordering), model, ordering), sort_key)
-            if has_more
-            else None
-        )
+        next_cursor = _encode_cursor(_as_jsonable(_row_values(rows[-1], ordering)), sort_key) if has_more else None
     return Page(rows, has_more, next_cursor, total)

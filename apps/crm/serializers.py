@@ -4,6 +4,7 @@ It lives beside the domain (not under api/) because services put the same repres
 events; the API layer imports it.
 """
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.core.serializers import ResourceSerializer
@@ -39,6 +40,7 @@ class AddressSerializer(ResourceSerializer):
         return value.upper()
 
 
+@extend_schema_field({"type": "string", "nullable": True, "description": "address id; expandable"})
 class AddressIdField(serializers.Field):
     """An address as its id (expand it with `expand=default_shipping_address`)."""
 

@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -8,9 +9,12 @@ from apps.core.views import ReadOnlyResourceViewSet, StatesetAPIView
 
 from .. import services
 from ..models import APIKey, AuditLog
-from ..serializers import APIKeySerializer, AuditLogSerializer, TokenRequestSerializer
+from ..serializers import APIKeySerializer, AuditLogSerializer, TokenRequestSerializer, TokenResponseSerializer
 
 
+@extend_schema_view(
+    post=extend_schema(request=TokenRequestSerializer, responses={201: TokenResponseSerializer}, auth=[]),
+)
 class AuthTokenView(StatesetAPIView):
     """`POST /v1/auth/token {email, password, expires_in?, organization?}`: a short-lived,
     revocable token for a staff user. `DELETE /v1/auth/token` revokes the token in use."""
@@ -43,7 +47,7 @@ class AuthTokenView(StatesetAPIView):
                 "token": secret,
                 "token_type": "Bearer",
                 "expires_at": token.expires_at,
-                "expires_in": int((token.expires_at - token.created_at).total_seconds()),
+                "expires_in": round((token.expires_at - token.created_at).total_seconds()),
                 "organization": token.organization_id,
             },
             status=status.HTTP_201_CREATED,
