@@ -42,9 +42,24 @@ class TenantAdminMixin:
         )
 
     def get_queryset(self, request):
+        """The rows the policy table lets the user read: per membership, all rows of the
+        organization (and its sandbox) or only the rows the user created."""
+        from django.db.models import Q
+
         queryset = super().get_queryset(request)
-        ids = self._organization_ids(request)
-        return queryset if ids is None else queryset.filter(organization_id__in=ids)
+        if request.user.is_superuser:
+            return queryset
+        rules = policy.POLICIES.get(self.model._meta.label)
+        visible = Q(pk__in=[])
+        for membership in request.user.memberships.select_related("organization__sandbox"):
+            rule = rules.roles.get(membership.role, {}).get("read") if rules else None
+            if rule is None:
+                continue
+            organizations = Q(organization_id__in=[membership.organization_id, membership.organization.sandbox.pk])
+            if rule.rows == "own":
+                organizations &= Q(created_by=str(request.user.pk))
+            visible |= organizations
+        return queryset.filter(visible)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)

@@ -60,7 +60,10 @@ class CustomerSerializer(ResourceSerializer):
     }
 
     status = serializers.ChoiceField(choices=CustomerStatus.choices, required=False)
-    addresses = AddressSerializer(many=True, required=False)
+    # Written as a whole list (it replaces the customer's addresses); validated on its own so that
+    # a PATCH of the customer still requires every field of every address.
+    addresses = AddressSerializer(many=True, read_only=True)
+    extra_input_fields = ("addresses",)
     default_shipping_address = AddressIdField()
     default_billing_address = AddressIdField()
 
@@ -99,7 +102,26 @@ class CustomerSerializer(ResourceSerializer):
     def to_internal_value(self, data):
         if isinstance(data, dict) and isinstance(data.get("status"), str):
             data = {**data, "status": data["status"].lower()}
-        return super().to_internal_value(data)
+        addresses = None
+        if isinstance(data, dict) and "addresses" in data:
+            data = dict(data)
+            addresses = self._validated_addresses(data.pop("addresses"))
+        values = super().to_internal_value(data)
+        if addresses is not None:
+            values["addresses"] = addresses
+        return values
+
+    def _validated_addresses(self, raw):
+        if not isinstance(raw, list):
+            raise serializers.ValidationError({"addresses": ["addresses must be a list of address objects."]})
+        nested = AddressSerializer(data=raw, many=True, context=self.context)
+        if not nested.is_valid():
+            raise serializers.ValidationError({"addresses": nested.errors})
+        value = nested.validated_data
+        for flag in ("is_default_shipping", "is_default_billing"):
+            if sum(1 for address in value if address.get(flag)) > 1:
+                raise serializers.ValidationError({"addresses": [f"At most one address may be {flag}."]})
+        return value
 
     def validate_metadata(self, value):
         if not isinstance(value, dict):
@@ -112,9 +134,3 @@ class CustomerSerializer(ResourceSerializer):
         if not isinstance(value, list) or not all(isinstance(tag, str) for tag in value):
             raise serializers.ValidationError("tags must be a list of strings.")
         return sorted({tag.strip() for tag in value if tag.strip()})
-
-    def validate_addresses(self, value):
-        for flag in ("is_default_shipping", "is_default_billing"):
-            if sum(1 for address in value if address.get(flag)) > 1:
-                raise serializers.ValidationError(f"At most one address may be {flag}.")
-        return value
