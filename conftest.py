@@ -41,6 +41,21 @@ def _clear_cache():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _celery_in_process(request):
+    """Tasks run in-process in API and unit tests even when REDIS_URL names a broker; tests
+    marked `worker` run a real Celery worker instead."""
+    if request.node.get_closest_marker("worker"):
+        yield
+        return
+    from stateset.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
+
+
 class ApiClient:
     """A thin client over Django's test client that speaks JSON and carries a credential."""
 
