@@ -9,6 +9,8 @@ and `/create` forms. A resource declares `queryset`, `serializer_class`, `filter
 may do what.
 """
 
+import sys
+
 from django.db import transaction
 from django.http import HttpResponse
 from rest_framework import status as http_status
@@ -83,6 +85,11 @@ class StatesetAPIView(APIView):
         self._idempotency_record = None
         if actor is not None:
             self._idempotency_record = idempotency.claim(request, actor)
+        if self._idempotency_record is not None:
+            # The work and the stored response commit together: a crash in between cannot leave
+            # a committed change whose key would later be taken as unused.
+            self._idempotency_atomic = transaction.atomic()
+            self._idempotency_atomic.__enter__()
 
     def check_permissions(self, request):
         if self.policy_label is None:
@@ -107,9 +114,23 @@ class StatesetAPIView(APIView):
                 response.render()
             idempotency.complete(record, response)
             self._idempotency_record = None
+            self._close_idempotency_atomic(None, None, None)
         for name, value in getattr(request, "_rate_limit_headers", {}).items():
             response[name] = value
         return response
+
+    def _close_idempotency_atomic(self, *exc_info):
+        atomic = getattr(self, "_idempotency_atomic", None)
+        if atomic is not None:
+            self._idempotency_atomic = None
+            atomic.__exit__(*exc_info)
+
+    def dispatch(self, request, *args, **kwargs):
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            # Only left open when finalizing itself failed: roll the work back.
+            self._close_idempotency_atomic(*sys.exc_info())
 
     def get_serializer_context(self):
         return {"request": self.request, "view": self, "actor": self.actor}
