@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from apps.core.admin import ReadOnlyAdmin, TenantAdminMixin, admin_actor
+from apps.core.admin import ReadOnlyAdmin, TenantAdminMixin, TenantReadOnlyAdmin, admin_actor
 
 from . import services
 from .models import APIKey, AuditLog, AuthToken, Membership, Organization, User
@@ -103,17 +103,8 @@ class AuthTokenAdmin(ReadOnlyAdmin):
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(TenantAdminMixin, ReadOnlyAdmin):
+class AuditLogAdmin(TenantReadOnlyAdmin):
     list_display = ["created_at", "action", "object_id", "actor_type", "actor_id", "ip_address", "organization"]
     list_filter = ["action", "actor_type", "organization"]
     search_fields = ["object_id", "actor_id", "request_id", "action"]
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

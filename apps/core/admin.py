@@ -113,4 +113,17 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-__all__ = ["TenantAdminMixin", "ReadOnlyAdmin", "admin_actor", "APIError"]
+class TenantReadOnlyAdmin(TenantAdminMixin, ReadOnlyAdmin):
+    """Browse-only screens (audit log, events): scoped like the rest, never edited by hand."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+__all__ = ["TenantReadOnlyAdmin", "TenantAdminMixin", "ReadOnlyAdmin", "admin_actor", "APIError"]

@@ -5,7 +5,7 @@ from apps.core.admin import TenantAdminMixin, admin_actor
 from apps.core.errors import APIError
 
 from . import services
-from .models import Customer, CustomerAddress
+from .models import CUSTOMER_FIELDS, Customer, CustomerAddress
 
 
 class CustomerAddressInline(admin.TabularInline):
@@ -34,25 +34,7 @@ class CustomerAdmin(TenantAdminMixin, admin.ModelAdmin):
     list_filter = ["status", "accepts_marketing", "organization", "created_at"]
     search_fields = ["email", "first_name", "last_name", "phone", "sso_id", "stripe_customer_id", "id"]
     readonly_fields = ["id", "created_at", "updated_at", "created_by"]
-    fields = [
-        "id",
-        "organization",
-        "email",
-        "first_name",
-        "last_name",
-        "phone",
-        "sso_id",
-        "stripe_customer_id",
-        "activation_date",
-        "timestamp",
-        "status",
-        "accepts_marketing",
-        "metadata",
-        "tags",
-        "created_by",
-        "created_at",
-        "updated_at",
-    ]
+    fields = ["id", "organization", *CUSTOMER_FIELDS, "created_by", "created_at", "updated_at"]
     inlines = [CustomerAddressInline]
     list_select_related = ["organization"]
     ordering = ["-created_at"]
@@ -63,14 +45,14 @@ class CustomerAdmin(TenantAdminMixin, admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         """Through the same services as the API (audit row, event, uniqueness)."""
         actor = admin_actor(request, obj.organization)
-        data = {name: form.cleaned_data[name] for name in form.changed_data if name in services.CUSTOMER_FIELDS}
+        data = {name: form.cleaned_data[name] for name in form.changed_data if name in CUSTOMER_FIELDS}
         if "email" in data:
             data["email"] = data["email"].strip().lower()
         try:
             if change:
                 saved = services.customer_update(organization=obj.organization, actor=actor, instance=obj, data=data)
             else:
-                data = {name: form.cleaned_data[name] for name in services.CUSTOMER_FIELDS if name in form.cleaned_data}
+                data = {name: form.cleaned_data[name] for name in CUSTOMER_FIELDS if name in form.cleaned_data}
                 data["email"] = data["email"].strip().lower()
                 saved = services.customer_create(organization=obj.organization, actor=actor, data=data)
         except APIError as exc:

@@ -21,6 +21,23 @@ class CustomerStatus(models.TextChoices):
     SUSPENDED = "suspended"
 
 
+# The customer's own writable fields (addresses are written as a list beside them).
+CUSTOMER_FIELDS = (
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "sso_id",
+    "stripe_customer_id",
+    "activation_date",
+    "timestamp",
+    "status",
+    "accepts_marketing",
+    "metadata",
+    "tags",
+)
+
+
 class Customer(TenantModel):
     id = models.CharField(primary_key=True, max_length=40, default=new_customer_id, editable=False)
     email = models.EmailField(max_length=254)

@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from apps.core.serializers import ResourceSerializer
 
-from .models import Customer, CustomerAddress, CustomerStatus
+from .models import CUSTOMER_FIELDS, Customer, CustomerAddress, CustomerStatus
 
 
 class AddressSerializer(ResourceSerializer):
@@ -71,18 +71,7 @@ class CustomerSerializer(ResourceSerializer):
         model = Customer
         fields = [
             "id",
-            "email",
-            "first_name",
-            "last_name",
-            "phone",
-            "sso_id",
-            "stripe_customer_id",
-            "activation_date",
-            "timestamp",
-            "status",
-            "accepts_marketing",
-            "metadata",
-            "tags",
+            *CUSTOMER_FIELDS,
             "addresses",
             "default_shipping_address",
             "default_billing_address",

@@ -7,24 +7,9 @@ from apps.accounts.services import audit_record
 from apps.core.errors import AlreadyExists
 from apps.events.services import emit
 
-from .models import Customer, CustomerAddress
+from .models import CUSTOMER_FIELDS, Customer, CustomerAddress
 from .selectors import customer_list
 from .serializers import CustomerSerializer
-
-CUSTOMER_FIELDS = (
-    "email",
-    "first_name",
-    "last_name",
-    "phone",
-    "sso_id",
-    "stripe_customer_id",
-    "activation_date",
-    "timestamp",
-    "status",
-    "accepts_marketing",
-    "metadata",
-    "tags",
-)
 
 
 def customer_representation(customer, actor):
