@@ -4,6 +4,7 @@ See README.md ("Configuration") for the full list of variables.
 """
 
 import os
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -235,7 +236,35 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE = {}
+# Webhooks (apps.events; docs/webhooks.md).
+# Private, loopback and link-local URLs are refused unless this is on (local development, tests).
+WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)
+WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "30"))
+# Seconds before attempt 1, 2, 3...: the contract's schedule; a random extra delay of up to
+# WEBHOOK_RETRY_JITTER x the step is added (never less than the step).
+WEBHOOK_RETRY_SCHEDULE = [
+    float(step) for step in env_list("WEBHOOK_RETRY_SCHEDULE", "0,10,60,300,1800,7200,21600,86400")
+]
+WEBHOOK_RETRY_JITTER = float(os.environ.get("WEBHOOK_RETRY_JITTER", "0.1"))
+# An endpoint is disabled after this many failed attempts in a row, once the run of failures has
+# also lasted WEBHOOK_DISABLE_AFTER_SECONDS (a short burst during an outage does not disable it).
+WEBHOOK_DISABLE_AFTER_FAILURES = int(os.environ.get("WEBHOOK_DISABLE_AFTER_FAILURES", "20"))
+WEBHOOK_DISABLE_AFTER_SECONDS = float(os.environ.get("WEBHOOK_DISABLE_AFTER_SECONDS", str(24 * 3600)))
+WEBHOOK_SECRET_ROTATION_SECONDS = int(os.environ.get("WEBHOOK_SECRET_ROTATION_SECONDS", str(24 * 3600)))
+WEBHOOK_SWEEP_INTERVAL_SECONDS = float(os.environ.get("WEBHOOK_SWEEP_INTERVAL_SECONDS", "15"))
+# "celery": deliveries are Celery tasks (needs a broker and a worker); "embedded": an in-process
+# scheduler (threads) delivers and retries, for the single-process setup without Redis.
+WEBHOOK_DELIVERY_BACKEND = os.environ.get("WEBHOOK_DELIVERY_BACKEND") or (
+    "embedded" if CELERY_TASK_ALWAYS_EAGER else "celery"
+)
+WEBHOOK_EMBEDDED_THREADS = int(os.environ.get("WEBHOOK_EMBEDDED_THREADS", "4"))
+# The embedded scheduler starts with the first HTTP request (so a restarted server resumes due
+# retries); under pytest it only starts when a delivery is queued.
+WEBHOOK_EMBEDDED_AUTOSTART = env_bool("WEBHOOK_EMBEDDED_AUTOSTART", "pytest" not in sys.modules)
+
+CELERY_BEAT_SCHEDULE = {
+    "events.sweep": {"task": "events.sweep", "schedule": WEBHOOK_SWEEP_INTERVAL_SECONDS},
+}
 
 REQUIRE_SERVICES = env_bool("REQUIRE_SERVICES", False)
 

@@ -3,6 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 import apps.crm.api.urls  # noqa: F401 - registers the collections
+import apps.events.api.urls  # noqa: F401 - events, webhooks, webhook_deliveries
 from apps.accounts.api.views import APIKeyViewSet, AuditLogViewSet, AuthTokenView
 from apps.core.api_views import JobViewSet, api_not_found, health
 from apps.core.errors import error_response
