@@ -42,5 +42,5 @@ def enqueue_delivery(delivery_id, at=None):
             options["eta"] = at
     try:
         deliver_webhook_task.apply_async((delivery_id,), retry=True, retry_policy=PUBLISH_RETRY_POLICY, **options)
-    except Exception:  # the broker is down: the row stays due and the sweeper queues it
-        logger.warning("Could not queue webhook delivery %s; the sweeper will", delivery_id, exc_info=True)
+    except Exception as exc:  # the broker is down: the row stays due and the sweeper queues it
+        logger.warning("Could not queue webhook delivery %s (%s); the sweeper will", delivery_id, exc)
