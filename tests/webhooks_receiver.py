@@ -33,12 +33,16 @@ class Receiver:
         self.record = record
         self.requests = []
         self.count = 0
+        self.first_at = self.last_at = None
         self._lock = threading.Condition()
         self._released = threading.Event()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in separate writes; with Nagle on, each response would
+            # wait ~40 ms for the client's delayed ACK.
+            disable_nagle_algorithm = True
 
             def do_POST(self):  # noqa: N802 - http.server's naming
                 length = int(self.headers.get("Content-Length") or 0)
@@ -71,6 +75,8 @@ class Receiver:
         with self._lock:
             index = self.count
             self.count += 1
+            self.last_at = time.monotonic()
+            self.first_at = self.first_at or self.last_at
             if self.record:
                 self.requests.append(Received(path, headers, body, time.monotonic()))
             self._lock.notify_all()

@@ -502,7 +502,18 @@ def _record_attempt(delivery_id, outcome):
                 delivery.last_error = (f"{outcome.error}; retry schedule exhausted")[:500]
         else:
             delivery.status = WebhookDeliveryStatus.FAILED
-        delivery.save()
+        delivery.save(
+            update_fields=[
+                "status",
+                "attempt_count",
+                "next_attempt_at",
+                "last_attempt_at",
+                "last_status_code",
+                "last_error",
+                "delivered_at",
+                "updated_at",
+            ]
+        )
         if outcome.verdict != sender.SKIPPED:
             _track_endpoint_health(delivery.endpoint, outcome, now)
         if delivery.status == WebhookDeliveryStatus.PENDING:
