@@ -8,6 +8,7 @@ then a logged-in staff session (browsable API).
 """
 
 import hmac
+import time
 
 import jwt
 from django.conf import settings
@@ -48,10 +49,27 @@ def organization_by_reference(reference):
     )
 
 
+# Per process: until when a credential's last-use marker is known to be in the cache, so that a
+# busy credential does not cost a cache round trip on every request. A marker this process set
+# lives for the whole resolution; one another process set is re-checked after a second (its
+# expiry is unknown), so a write may come at most that much later than before.
+_marker_known_until = {}
+_MARKER_RECHECK_SECONDS = 1.0
+
+
 def _touch(model, pk):
     """Record last use at most once a minute per credential: no write on every request."""
-    if cache.add(f"last-used:{pk}", 1, LAST_USED_RESOLUTION_SECONDS):
+    marker = f"last-used:{pk}"
+    now = time.monotonic()
+    if _marker_known_until.get(marker, 0.0) > now:
+        return
+    if len(_marker_known_until) > 10_000:
+        _marker_known_until.clear()
+    if cache.add(marker, 1, LAST_USED_RESOLUTION_SECONDS):
+        _marker_known_until[marker] = now + LAST_USED_RESOLUTION_SECONDS
         model.objects.filter(pk=pk).update(last_used_at=timezone.now())
+    else:
+        _marker_known_until[marker] = now + _MARKER_RECHECK_SECONDS
 
 
 def actor_from_api_key(secret):

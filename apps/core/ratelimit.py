@@ -1,12 +1,20 @@
 """Rate limits by plan, per credential (else user, else IP), counted in the shared cache
 (Redis in production) with django-ratelimit's fixed windows, so every server process shares them.
+
+On Redis both windows are counted in one round trip (a Lua script doing, per window, what
+django-ratelimit's `get_usage` does in three: SET NX with the window's expiry, else INCR), with
+django-ratelimit's own cache keys and windows. Any other cache goes through `get_usage`.
 """
 
+import hashlib
 import time
 
 from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from django_ratelimit import ALL
-from django_ratelimit.core import get_usage
+from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key, _split_rate, get_usage
+from redis.exceptions import NoScriptError
 
 from .errors import RateLimited
 
@@ -23,6 +31,7 @@ PLAN_LIMITS = {
 def limits_for(organization):
     if organization is None:
         return PLAN_LIMITS["free"]
+    organization = organization.live or organization  # the sandbox shares its live twin's limits
     per_minute, per_day = PLAN_LIMITS.get(organization.plan, PLAN_LIMITS["free"])
     return (
         organization.rate_limit_per_minute or per_minute,
@@ -41,14 +50,58 @@ def _usage(request, key, limit, period):
     )
 
 
+# Per key: a new window starts at 1, else the count goes up by one (atomic, so a key can never
+# lose its expiry between the two steps).
+_COUNT_SCRIPT = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('SET', key, 1, 'NX', 'EX', ARGV[i]) then
+    counts[i] = 1
+  else
+    counts[i] = redis.call('INCR', key)
+  end
+end
+return counts
+"""
+_COUNT_SCRIPT_SHA = hashlib.sha1(_COUNT_SCRIPT.encode()).hexdigest()
+
+
+def _redis_usages(cache, key, windows):
+    """`get_usage(..., increment=True)` for each (limit, period) in `windows`, in one round trip."""
+    cache_keys, expiries, ends = [], [], []
+    for limit, period in windows:
+        rate = f"{limit}/{period}"
+        seconds = _split_rate(rate)[1]
+        end = _get_window(key, seconds)
+        ends.append(end)
+        cache_keys.append(cache.make_and_validate_key(_make_cache_key(f"api:{period}", end, rate, key, ALL)))
+        expiries.append(seconds + EXPIRATION_FUDGE)
+    client = cache._cache.get_client(cache_keys[0], write=True)
+    try:
+        counts = client.evalsha(_COUNT_SCRIPT_SHA, len(cache_keys), *cache_keys, *expiries)
+    except NoScriptError:
+        counts = client.eval(_COUNT_SCRIPT, len(cache_keys), *cache_keys, *expiries)
+    now = int(time.time())
+    return [
+        {"count": count, "limit": limit, "should_limit": count > limit, "time_left": end - now}
+        for (limit, _period), count, end in zip(windows, counts, ends, strict=True)
+    ]
+
+
+def _usages(request, key, per_minute, per_day):
+    cache = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
+    if isinstance(cache, RedisCache):
+        return _redis_usages(cache, key, [(per_minute, "m"), (per_day, "d")])
+    return _usage(request, key, per_minute, "m"), _usage(request, key, per_day, "d")
+
+
 def check(request, actor, organization):
     """Count this request; returns the headers to send; raises RateLimited (429) when over."""
     if not settings.RATELIMIT_ENABLE:
         return {}
     key = actor.rate_limit_key if actor is not None else f"ip:{request.META.get('REMOTE_ADDR')}"
     per_minute, per_day = limits_for(organization)
-    minute = _usage(request, key, per_minute, "m")
-    day = _usage(request, key, per_day, "d")
+    minute, day = _usages(request, key, per_minute, per_day)
     now = int(time.time())
     binding = day if (day["should_limit"] and not minute["should_limit"]) else minute
     remaining = max(0, min(per_minute - minute["count"], per_day - day["count"]))

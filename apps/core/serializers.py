@@ -9,6 +9,7 @@
   turned on by `expand=name` / `expand[]=name.sub` (depth at most 4).
 """
 
+import copy
 import re
 
 from django.db import models
@@ -31,6 +32,21 @@ _PASSTHROUGH_FIELDS = (
     models.JSONField,
     models.DecimalField,
 )
+
+
+# Per serializer class: the fields ModelSerializer builds (declared fields deep-copied, model fields
+# introspected). That costs about as much as serializing a page, so it is done once per class and
+# each serializer gets copies.
+_FIELD_PROTOTYPES = {}
+
+
+def _field_copy(field):
+    """A fresh, unbound copy of a prototype field. Plain fields are copied shallowly; fields that
+    hold other fields (nested serializers, `child`, `child_relation`) are deep-copied as DRF does,
+    so that binding or re-scoping a copy never reaches the prototype or another request."""
+    if isinstance(field, serializers.BaseSerializer) or hasattr(field, "child") or hasattr(field, "child_relation"):
+        return copy.deepcopy(field)
+    return copy.copy(field)
 
 
 def snake_case(name):
@@ -71,6 +87,13 @@ class ResourceSerializer(serializers.ModelSerializer):
                 serializer_class = import_string(serializer_class)
             self.fields[name] = serializer_class(read_only=True, expand=sub, context=self.context, **options)
         self._fast_plan = None
+
+    def get_fields(self):
+        cls = type(self)
+        prototypes = _FIELD_PROTOTYPES.get(cls)
+        if prototypes is None:
+            prototypes = _FIELD_PROTOTYPES[cls] = super().get_fields()
+        return {name: _field_copy(field) for name, field in prototypes.items()}
 
     # Output -------------------------------------------------------------------------------
 
@@ -113,17 +136,26 @@ class ResourceSerializer(serializers.ModelSerializer):
         data = {}
         if self.object_name:
             data["object"] = self.object_name
-        for name, attribute, field in self._plan():
+        for name, attribute, field in self._fast_plan or self._plan():
             if field is None:
                 data[name] = getattr(instance, attribute)
             else:
                 value = field.get_attribute(instance)
                 data[name] = None if value is None else field.to_representation(value)
         if "livemode" not in data and hasattr(instance, "organization_id"):
-            actor = self.context.get("actor")
-            if actor is not None:
-                data["livemode"] = actor.organization.livemode
+            livemode = self._livemode()
+            if livemode is not None:
+                data["livemode"] = livemode
         return data
+
+    def _livemode(self):
+        """The actor's mode, looked up once per serializer (a page asks for it on every row)."""
+        try:
+            return self._cached_livemode
+        except AttributeError:
+            actor = self.context.get("actor")
+            self._cached_livemode = None if actor is None else actor.organization.livemode
+            return self._cached_livemode
 
     # Input --------------------------------------------------------------------------------
 
