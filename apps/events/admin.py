@@ -151,6 +151,11 @@ class WebhookAttemptInline(admin.TabularInline):
     can_delete = False
     ordering = ["number"]
 
+    def has_view_permission(self, request, obj=None):
+        # Attempts belong to their delivery: whoever the policy table lets see the delivery
+        # (WebhookDeliveryAdmin) sees its attempts, without a Django model permission of their own.
+        return request.user.is_active and request.user.is_staff
+
     def has_add_permission(self, request, obj=None):
         return False
 
