@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -92,7 +93,9 @@ class Worker:
         offset = self.log_path.stat().st_size
         self.process = subprocess.Popen(
             [
-                str(ROOT / ".venv/bin/celery"),
+                sys.executable,
+                "-m",
+                "celery",
                 "-A",
                 "stateset",
                 "worker",
