@@ -469,3 +469,11 @@ def test_browsable_api_for_logged_in_staff(client, organization):
     response = client.get("/v1/customers", HTTP_ACCEPT="text/html")
     assert response.status_code == 200
     assert b"<html" in response.content.lower() and b"Customer" in response.content
+
+
+def test_sandbox_keys_share_the_live_organizations_limits(client, organization, test_secret_key):
+    Organization.objects.filter(pk=organization.pk).update(rate_limit_per_minute=2)
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {test_secret_key}"}
+    assert client.get("/v1/customers", **auth)["X-RateLimit-Limit"] == "2"
+    assert client.get("/v1/customers", **auth).status_code == 200
+    assert client.get("/v1/customers", **auth).status_code == 429
