@@ -279,6 +279,57 @@ def check_same_page(port, headers):
     )
 
 
+# Server CPU --------------------------------------------------------------------------------
+# The machine is shared, so requests/s move with whatever else runs. The CPU the server spends per
+# request (gunicorn workers + their PostgreSQL backends, read from /proc) barely does: it is
+# printed beside the throughput as the steadier figure.
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu_seconds(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def server_pids(master_pid, database_name):
+    """The gunicorn workers and the PostgreSQL backends serving the benchmark database."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if parent == master_pid:
+                pids.append(int(entry))
+    try:
+        import psycopg
+
+        base, _, _name = DATABASE_URL.rpartition("/")
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [database_name]
+            ).fetchall()
+        pids.extend(pid for (pid,) in rows)
+    except Exception:  # noqa: BLE001 - the CPU figure is optional
+        pass
+    return pids
+
+
+def cpu_snapshot(pids):
+    return {pid: cpu for pid in pids if (cpu := _cpu_seconds(pid)) is not None}
+
+
+def cpu_used(before, after):
+    return sum(after[pid] - before[pid] for pid in before if pid in after)
+
+
 # Load --------------------------------------------------------------------------------------
 
 
@@ -301,9 +352,11 @@ def run_wrk(port, path, headers, duration, connections):
         raise SystemExit(f"{errors.group(1)} responses were not 2xx:\n{output}")
     socket_errors = re.search(r"Socket errors: (.*)", output)
     requests_per_second = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
     p50 = _ms(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1))
     p99 = _ms(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1))
-    return {"rps": requests_per_second, "p50": p50, "p99": p99, "note": socket_errors.group(1) if socket_errors else ""}
+    note = socket_errors.group(1) if socket_errors else ""
+    return {"rps": requests_per_second, "p50": p50, "p99": p99, "requests": requests, "note": note}
 
 
 def _python_client(port, path, headers, deadline, queue):
@@ -352,7 +405,13 @@ def run_python_load(port, path, headers, duration, connections):
         return latencies[min(len(latencies) - 1, int(q * len(latencies)))]
 
     # Process start-up overlaps the first second; count only the measured window.
-    return {"rps": len(latencies) / (duration + 1.0), "p50": percentile(0.50), "p99": percentile(0.99), "note": ""}
+    return {
+        "rps": len(latencies) / (duration + 1.0),
+        "p50": percentile(0.50),
+        "p99": percentile(0.99),
+        "requests": len(latencies),
+        "note": "",
+    }
 
 
 def main():
@@ -390,30 +449,46 @@ def main():
         for path, endpoint_headers in endpoints.values():
             load(port, path, endpoint_headers, args.warmup, args.connections)
         results = {name: [] for name in endpoints}
+        database_name = DATABASE_URL.rpartition("/")[2]
         for round_number in range(1, args.rounds + 1):
             for name, (path, endpoint_headers) in endpoints.items():
+                pids = server_pids(server.pid, database_name)
+                before = cpu_snapshot(pids)
                 result = load(port, path, endpoint_headers, args.duration, args.connections)
+                result["cpu_ms"] = cpu_used(before, cpu_snapshot(pids)) * 1000 / max(1, result["requests"])
                 results[name].append(result)
                 note = f"  ({result['note']})" if result["note"] else ""
                 print(
                     f"round {round_number} {name:<8} {result['rps']:8.1f} req/s  "
-                    f"p50 {result['p50']:7.2f} ms  p99 {result['p99']:7.2f} ms{note}"
+                    f"p50 {result['p50']:7.2f} ms  p99 {result['p99']:7.2f} ms  "
+                    f"server CPU {result['cpu_ms']:5.2f} ms/request{note}"
                 )
         summary = {
             name: {
                 "rps": statistics.mean(r["rps"] for r in rounds),
                 "p50": statistics.median(r["p50"] for r in rounds),
                 "p99": statistics.median(r["p99"] for r in rounds),
+                "cpu_ms": statistics.median(r["cpu_ms"] for r in rounds),
             }
             for name, rounds in results.items()
         }
         print()
-        print(f"{'endpoint':<40} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
+        print(f"{'endpoint':<48} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>11}")
         for name, path in (("real", REAL_PATH), ("baseline", BASELINE_PATH + " (json_agg)")):
             figures = summary[name]
-            print(f"{name + ' ' + path:<40} {figures['rps']:9.1f} {figures['p50']:8.2f} {figures['p99']:8.2f}")
+            print(
+                f"{name + ' ' + path:<48} {figures['rps']:8.1f} {figures['p50']:8.2f} {figures['p99']:8.2f} "
+                f"{figures['cpu_ms']:11.2f}"
+            )
         ratio = summary["real"]["rps"] / summary["baseline"]["rps"]
-        print(f"real/baseline throughput: {ratio:.0%} (target: at least 70%)")
+        paired = statistics.median(
+            real["rps"] / base["rps"] for real, base in zip(results["real"], results["baseline"], strict=True)
+        )
+        cpu_ratio = summary["baseline"]["cpu_ms"] / summary["real"]["cpu_ms"] if summary["real"]["cpu_ms"] else 0
+        print(
+            f"real/baseline throughput: {ratio:.0%} (median of the rounds' ratios {paired:.0%}; "
+            f"server CPU per request, baseline/real: {cpu_ratio:.0%}) - target: at least 70%"
+        )
     finally:
         stop_gunicorn(server)
 
