@@ -147,6 +147,8 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # Serve static files straight from the apps (no collectstatic needed for `make run`).
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
+# With finders on, an absent STATIC_ROOT (no collectstatic yet) is expected.
+warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
 
 # Request bodies above 10 MB answer 413 REQUEST_TOO_LARGE (see apps.core.middleware).
 MAX_REQUEST_BODY_BYTES = 10 * 1024 * 1024
