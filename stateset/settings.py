@@ -5,6 +5,7 @@ See README.md ("Configuration") for the full list of variables.
 
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import dj_database_url
