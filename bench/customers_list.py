@@ -3,7 +3,7 @@ beside a baseline endpoint that returns the same page straight from the database
 `json_agg` query, no DRF: bench/baseline.py), measured in the same run.
 
     .venv/bin/python bench/customers_list.py            # or: make bench
-    .venv/bin/python bench/customers_list.py --duration 5 --rounds 2
+    .venv/bin/python bench/customers_list.py --duration 5 --rounds 2 [--load python]
 
 What it does:
 1. creates the PostgreSQL database `stateset_bench` if missing (BENCH_DATABASE_URL overrides),
@@ -15,9 +15,11 @@ What it does:
 3. checks both endpoints answer 200 with the same page, then alternates them under load
    (warm-up, then --rounds rounds each) with `wrk` (Debian: `apt-get install -y wrk`), or a
    Python load generator in separate processes when wrk is missing;
-4. prints requests/s, p50 and p99 for each and the ratio real/baseline, and stops gunicorn.
+4. prints requests/s, p50 and p99 for each, the CPU the server (gunicorn workers and their
+   PostgreSQL backends) spent per request, and the ratio real/baseline; stops gunicorn.
 
-Figures are comparable only within one run: the baseline absorbs the machine's speed.
+Figures are comparable only within one run: the baseline absorbs the machine's speed. On a shared
+machine requests/s move with whatever else runs; CPU per request moves much less.
 """
 
 import argparse
@@ -327,7 +329,9 @@ def cpu_snapshot(pids):
 
 
 def cpu_used(before, after):
-    return sum(after[pid] - before[pid] for pid in before if pid in after)
+    """CPU between the snapshots; a process that appeared in between (a PostgreSQL backend for a
+    connection Django reopened after CONN_MAX_AGE) counts whole."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
 # Load --------------------------------------------------------------------------------------
@@ -359,10 +363,12 @@ def run_wrk(port, path, headers, duration, connections):
     return {"rps": requests_per_second, "p50": p50, "p99": p99, "requests": requests, "note": note}
 
 
-def _python_client(port, path, headers, deadline, queue):
+def _python_client(port, path, headers, start, deadline, queue):
     latencies, failures = [], 0
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    while time.monotonic() < deadline:
+    while time.time() < start:
+        time.sleep(0.01)
+    while time.time() < deadline:
         started = time.perf_counter()
         try:
             conn.request("GET", path, headers=headers)
@@ -386,9 +392,11 @@ def run_python_load(port, path, headers, duration, connections):
     """One process per connection (the GIL would serialise threads), each a keep-alive loop."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    deadline = time.monotonic() + 1.0 + duration
+    # Every client starts at the same moment, once all processes are up (spawning takes a while).
+    start = time.time() + 2.0
+    deadline = start + duration
     processes = [
-        context.Process(target=_python_client, args=(port, path, headers, deadline, queue))
+        context.Process(target=_python_client, args=(port, path, headers, start, deadline, queue))
         for _ in range(connections)
     ]
     for process in processes:
@@ -404,9 +412,8 @@ def run_python_load(port, path, headers, duration, connections):
     def percentile(q):
         return latencies[min(len(latencies) - 1, int(q * len(latencies)))]
 
-    # Process start-up overlaps the first second; count only the measured window.
     return {
-        "rps": len(latencies) / (duration + 1.0),
+        "rps": len(latencies) / duration,
         "p50": percentile(0.50),
         "p99": percentile(0.99),
         "requests": len(latencies),
@@ -420,10 +427,17 @@ def main():
     parser.add_argument("--rounds", type=int, default=3, help="measured rounds per endpoint (default 3)")
     parser.add_argument("--warmup", type=int, default=3, help="warm-up seconds per endpoint (default 3)")
     parser.add_argument("--connections", type=int, default=16, help="concurrent connections (default 16)")
+    parser.add_argument(
+        "--load", choices=("auto", "wrk", "python"), default="auto", help="load generator (default: wrk if installed)"
+    )
     args = parser.parse_args()
 
-    if shutil.which("wrk"):
+    if args.load == "python":
+        load, generator = run_python_load, "python processes"
+    elif shutil.which("wrk"):
         load, generator = run_wrk, "wrk -t2"
+    elif args.load == "wrk":
+        raise SystemExit("wrk not found: apt-get update && apt-get install -y wrk")
     else:
         print(
             "wrk not found: using the Python load generator (one process per connection; it takes CPU "
@@ -452,10 +466,10 @@ def main():
         database_name = DATABASE_URL.rpartition("/")[2]
         for round_number in range(1, args.rounds + 1):
             for name, (path, endpoint_headers) in endpoints.items():
-                pids = server_pids(server.pid, database_name)
-                before = cpu_snapshot(pids)
+                before = cpu_snapshot(server_pids(server.pid, database_name))
                 result = load(port, path, endpoint_headers, args.duration, args.connections)
-                result["cpu_ms"] = cpu_used(before, cpu_snapshot(pids)) * 1000 / max(1, result["requests"])
+                after = cpu_snapshot(server_pids(server.pid, database_name))
+                result["cpu_ms"] = cpu_used(before, after) * 1000 / max(1, result["requests"])
                 results[name].append(result)
                 note = f"  ({result['note']})" if result["note"] else ""
                 print(
