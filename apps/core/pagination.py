@@ -76,8 +76,15 @@ def _keyset_condition(ordering, values, forward):
     return condition
 
 
-def _row_values(obj, ordering):
+def _row_values(obj, ordering, model):
+    if isinstance(obj, dict):  # a `.values()` row (apps.core.rows)
+        return [obj[model._meta.pk.attname if field == "pk" else field] for field, _ in ordering]
     return [getattr(obj, field) for field, _ in ordering]
+
+
+def sort_columns(model, ordering):
+    """The columns a `.values()` row needs for its cursor."""
+    return [model._meta.pk.attname if field == "pk" else field for field, _ in ordering]
 
 
 def _as_jsonable(values):
@@ -239,7 +246,7 @@ def paginate(queryset, params, ordering, *, anchor_queryset=None):
     if offset is not None:
         rows, has_more = _fetch(queryset.order_by(*order_by)[offset : offset + limit + 1], limit)
         next_cursor = (
-            _encode_cursor(_as_jsonable(_row_values(rows[-1], ordering)), sort_key) if (has_more and rows) else None
+            _encode_cursor(_as_jsonable(_row_values(rows[-1], ordering, model)), sort_key) if (has_more and rows) else None
         )
         return Page(rows, has_more, next_cursor, total)
 
@@ -254,7 +261,7 @@ def paginate(queryset, params, ordering, *, anchor_queryset=None):
         if anchor is None:
             param = "starting_after" if forward else "ending_before"
             raise NotFound(f"No such object: {anchor_id}", param=param)
-        values = _row_values(anchor, ordering)
+        values = _row_values(anchor, ordering, model)
 
     if values is not None:
         queryset = queryset.filter(_keyset_condition(ordering, values, forward))
@@ -264,7 +271,7 @@ def paginate(queryset, params, ordering, *, anchor_queryset=None):
     if not forward:
         rows.reverse()
         # A backward page always has rows after it (the anchor), so it can continue forward.
-        next_cursor = _encode_cursor(_as_jsonable(_row_values(rows[-1], ordering)), sort_key) if rows else None
+        next_cursor = _encode_cursor(_as_jsonable(_row_values(rows[-1], ordering, model)), sort_key) if rows else None
     else:
-        next_cursor = _encode_cursor(_as_jsonable(_row_values(rows[-1], ordering)), sort_key) if has_more else None
+        next_cursor = _encode_cursor(_as_jsonable(_row_values(rows[-1], ordering, model)), sort_key) if has_more else None
     return Page(rows, has_more, next_cursor, total)

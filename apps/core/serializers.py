@@ -34,6 +34,17 @@ _PASSTHROUGH_FIELDS = (
 )
 
 
+_PLAIN_REPRESENTATIONS = (
+    serializers.CharField.to_representation,
+    serializers.EmailField.to_representation,
+    serializers.BooleanField.to_representation,
+    serializers.IntegerField.to_representation,
+    serializers.DateTimeField.to_representation,
+    serializers.JSONField.to_representation,
+    serializers.DecimalField.to_representation,
+    serializers.ModelField.to_representation,
+)
+
 # Per serializer class: the fields ModelSerializer builds (declared fields deep-copied, model fields
 # introspected). That costs about as much as serializing a page, so it is done once per class and
 # each serializer gets copies.
@@ -73,12 +84,16 @@ def parse_expand(params):
 class ResourceSerializer(serializers.ModelSerializer):
     object_name = None  # the `object` value, e.g. "customer"
     expandable_fields = {}
+    # Fields computed from the rest of the representation, for list pages built from rows
+    # (apps.core.rows): {"name": fn(representation) -> nested representation or None}.
+    row_derived_fields = {}
     # Fields a client may send that are not model fields written directly (nested writes).
     extra_input_fields = ()
 
     def __init__(self, *args, expand=None, **kwargs):
         super().__init__(*args, **kwargs)
         expand = expand if expand is not None else (self.context.get("expand") or {})
+        self.expanded = frozenset(expand)
         for name, sub in expand.items():
             if name not in self.expandable_fields:
                 raise InvalidFieldFormat(f"{name!r} cannot be expanded.", param="expand")
@@ -97,40 +112,37 @@ class ResourceSerializer(serializers.ModelSerializer):
 
     # Output -------------------------------------------------------------------------------
 
+    def column_for(self, field):
+        """The model column `field` shows as it is (no conversion), or None."""
+        source = field.source
+        if "." in source or source == "*" or isinstance(field, serializers.BaseSerializer):
+            return None
+        try:
+            model_field = self.Meta.model._meta.get_field(source)
+        except Exception:
+            return None
+        if not isinstance(model_field, _PASSTHROUGH_FIELDS) or model_field.is_relation:
+            return None
+        if isinstance(field, serializers.ChoiceField) or type(field).to_representation in _PLAIN_REPRESENTATIONS:
+            # A stored choice is shown as stored; the others are the value orjson writes.
+            return model_field.attname
+        return None
+
     def _plan(self):
         """[(name, attribute, field or None)]: None means copy the attribute as it is."""
         if self._fast_plan is None:
-            model = self.Meta.model
-            plan = []
-            for field in self._readable_fields:
-                source = field.source
-                fast = False
-                if "." not in source and source != "*" and not isinstance(field, serializers.Serializer):
-                    try:
-                        model_field = model._meta.get_field(source)
-                    except Exception:
-                        model_field = None
-                    if (
-                        model_field is not None
-                        and isinstance(model_field, _PASSTHROUGH_FIELDS)
-                        and not model_field.is_relation
-                        and not isinstance(field, serializers.ChoiceField)
-                        and type(field).to_representation
-                        in (
-                            serializers.CharField.to_representation,
-                            serializers.EmailField.to_representation,
-                            serializers.BooleanField.to_representation,
-                            serializers.IntegerField.to_representation,
-                            serializers.DateTimeField.to_representation,
-                            serializers.JSONField.to_representation,
-                            serializers.DecimalField.to_representation,
-                            serializers.ModelField.to_representation,
-                        )
-                    ):
-                        fast = True
-                plan.append((field.field_name, source, None if fast else field))
-            self._fast_plan = plan
+            self._fast_plan = [
+                (field.field_name, field.source, None if self.column_for(field) else field)
+                for field in self._readable_fields
+            ]
         return self._fast_plan
+
+    def row_plan(self, queryset):
+        """A RowPlan building this serializer's representation from `.values()` rows of
+        `queryset`, or None when some field needs model instances."""
+        from .rows import RowPlan
+
+        return RowPlan.build(self, queryset)
 
     def to_representation(self, instance):
         data = {}

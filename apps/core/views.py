@@ -23,7 +23,7 @@ from . import idempotency, policy, ratelimit
 from .context import Actor
 from .errors import APIError, BadRequest, NotFound, UnknownParameter, ValidationFailed
 from .filters import apply_filters, normalize_filter_params, parse_sort, search_condition
-from .pagination import PAGINATION_PARAMS, paginate
+from .pagination import PAGINATION_PARAMS, paginate, sort_columns
 from .serializers import parse_expand, scoped_related_querysets
 
 SORT_PARAMS = frozenset({"sort", "order_by", "sort_by", "sort_order", "order_direction"})
@@ -211,12 +211,19 @@ class ReadOnlyResourceViewSet(ViewSetMixin, StatesetAPIView):
             queryset = apply_filters(queryset, filters, self.filterset_class)
         ordering = parse_sort(params, self.ordering_fields, self.default_ordering)
         ordering.append(("pk", ordering[-1][1]))
-        page = paginate(queryset, params, ordering, anchor_queryset=self.base_queryset("read"))
-        serializer = self.get_serializer(page.items, many=True)
+        anchors = self.base_queryset("read")
+        plan = self.get_serializer(many=True).child.row_plan(queryset)
+        if plan is not None:
+            rows = plan.values(queryset, sort_columns(queryset.model, ordering))
+            page = paginate(rows, params, ordering, anchor_queryset=anchors)
+            data = plan.represent(page.items)
+        else:
+            page = paginate(queryset, params, ordering, anchor_queryset=anchors)
+            data = self.get_serializer(page.items, many=True).data
         body = {
             "object": "list",
             "url": request.path,
-            "data": serializer.data,
+            "data": data,
             "has_more": page.has_more,
             "next_cursor": page.next_cursor,
         }

@@ -4,9 +4,9 @@ It lives beside the domain (not under api/) because services put the same repres
 events; the API layer imports it.
 """
 
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.core.references import ReferenceField
 from apps.core.serializers import ResourceSerializer
 
 from .models import CUSTOMER_FIELDS, Customer, CustomerAddress, CustomerStatus
@@ -40,16 +40,11 @@ class AddressSerializer(ResourceSerializer):
         return value.upper()
 
 
-@extend_schema_field({"type": "string", "nullable": True, "description": "address id; expandable"})
-class AddressIdField(serializers.Field):
-    """An address as its id (expand it with `expand=default_shipping_address`)."""
+def _flagged_address(flag):
+    def pick(representation):
+        return next((address for address in representation["addresses"] if address[flag]), None)
 
-    def __init__(self, **kwargs):
-        kwargs["read_only"] = True
-        super().__init__(**kwargs)
-
-    def to_representation(self, value):
-        return value.pk
+    return pick
 
 
 class CustomerSerializer(ResourceSerializer):
@@ -64,8 +59,12 @@ class CustomerSerializer(ResourceSerializer):
     # a PATCH of the customer still requires every field of every address.
     addresses = AddressSerializer(many=True, read_only=True)
     extra_input_fields = ("addresses",)
-    default_shipping_address = AddressIdField()
-    default_billing_address = AddressIdField()
+    default_shipping_address = ReferenceField()
+    default_billing_address = ReferenceField()
+    row_derived_fields = {
+        "default_shipping_address": _flagged_address("is_default_shipping"),
+        "default_billing_address": _flagged_address("is_default_billing"),
+    }
 
     class Meta:
         model = Customer
