@@ -245,9 +245,8 @@ def paginate(queryset, params, ordering, *, anchor_queryset=None):
             raise InvalidFieldFormat(f"page reaches past offset {MAX_OFFSET}; use cursor paging.", param="page")
     if offset is not None:
         rows, has_more = _fetch(queryset.order_by(*order_by)[offset : offset + limit + 1], limit)
-        next_cursor = (
-            _encode_cursor(_as_jsonable(_row_values(rows[-1], ordering, model)), sort_key) if (has_more and rows) else None
-        )
+        last = _row_values(rows[-1], ordering, model) if (has_more and rows) else None
+        next_cursor = _encode_cursor(_as_jsonable(last), sort_key) if last else None
         return Page(rows, has_more, next_cursor, total)
 
     forward = True
@@ -270,8 +269,8 @@ def paginate(queryset, params, ordering, *, anchor_queryset=None):
     rows, has_more = _fetch(queryset.order_by(*order_by)[: limit + 1], limit)
     if not forward:
         rows.reverse()
-        # A backward page always has rows after it (the anchor), so it can continue forward.
-        next_cursor = _encode_cursor(_as_jsonable(_row_values(rows[-1], ordering, model)), sort_key) if rows else None
-    else:
-        next_cursor = _encode_cursor(_as_jsonable(_row_values(rows[-1], ordering, model)), sort_key) if has_more else None
+    last = _row_values(rows[-1], ordering, model) if rows else None
+    # A backward page always has rows after it (the anchor), so it can always continue forward.
+    continues = last is not None and (has_more or not forward)
+    next_cursor = _encode_cursor(_as_jsonable(last), sort_key) if continues else None
     return Page(rows, has_more, next_cursor, total)

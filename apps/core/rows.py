@@ -17,10 +17,18 @@ Any field the plan cannot build makes `RowPlan.build()` return None, and the vie
 the instance path; tests compare both paths on the same rows.
 """
 
-from django.db.models import Prefetch
+import weakref
+
+from django.db import connections
+from django.db.models import ForeignKey, Lookup, Prefetch
 from rest_framework import serializers
 
+from .prepared import PreparedValues
 from .references import ReferenceField
+
+# Per nested queryset (a selector's Prefetch queryset lives as long as its view class) and
+# column list: the children-of-a-page query, compiled once (PostgreSQL).
+_PREPARED_CHILDREN = weakref.WeakKeyDictionary()
 
 
 class _Nested:
@@ -31,6 +39,24 @@ class _Nested:
         self.plan = plan
         self.fk_attname = fk_attname
         self.queryset = queryset
+
+    def rows_of(self, parent_ids):
+        """The children of these parents, as `.values()` rows holding the plan's columns."""
+        fk, queryset = self.fk_attname, self.queryset
+        if connections[queryset.db].vendor != "postgresql":
+            return list(self.plan.values(queryset.filter(**{f"{fk}__in": parent_ids}), (fk,)))
+        by_columns = _PREPARED_CHILDREN.setdefault(queryset, {})
+        key = (fk, tuple(self.plan.columns))
+        prepared = by_columns.get(key)
+        if prepared is None:
+            # The builder holds the queryset weakly, or the cache entry would keep its key alive.
+            template, columns = weakref.ref(queryset), [*key[1], fk] if fk not in key[1] else list(key[1])
+
+            def build(ids):
+                return template().filter(**{f"{fk}__any_of": ids}).prefetch_related(None).values(*columns)
+
+            prepared = by_columns[key] = PreparedValues(build, array=True)
+        return prepared(parent_ids, using=queryset.db)
 
 
 class RowPlan:
@@ -117,7 +143,7 @@ class RowPlan:
             for nested in self.nested:
                 fk = nested.fk_attname
                 grouped = {}
-                child_rows = list(nested.plan.values(nested.queryset.filter(**{f"{fk}__in": ids}), (fk,)))
+                child_rows = nested.rows_of(ids)
                 for child, data in zip(child_rows, nested.plan.represent(child_rows), strict=True):
                     grouped.setdefault(child[fk], []).append(data)
                 children[nested.name] = grouped
@@ -152,3 +178,20 @@ def _prefetches(queryset):
         else:
             found[lookup] = Prefetch(lookup)
     return found
+
+
+@ForeignKey.register_lookup
+class AnyOf(Lookup):
+    """`fk__any_of=[...]`: `fk = ANY(%s)` with one array parameter (PostgreSQL). A page's
+    children by their parents' ids: one parameter instead of a hundred to compile and send."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def get_db_prep_lookup(self, value, connection):
+        return "%s", [list(value)]
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]

@@ -1,0 +1,34 @@
+import threading
+
+from apps.accounts.models import APIKey
+from apps.core.prepared import PreparedValues
+
+
+def test_prepared_values_match_the_queryset(organization, secret_key, test_secret_key):
+    lookup = PreparedValues(
+        lambda kind: (
+            APIKey.objects.filter(mode=kind).order_by("id").values("id", "mode", "scopes", "organization__slug")
+        )
+    )
+    for mode in ("live", "test", "none"):
+        expected = list(
+            APIKey.objects.filter(mode=mode).order_by("id").values("id", "mode", "scopes", "organization__slug")
+        )
+        assert lookup(mode) == expected
+        assert lookup(mode) == expected  # again, from the compiled SQL
+
+
+def test_prepared_values_compile_per_thread(transactional_db, organization):
+    lookup = PreparedValues(lambda slug: APIKey.objects.filter(organization__slug=slug).values("id"))
+    results = []
+
+    def run():
+        results.append(lookup(organization.slug))
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [[], [], []]
+    assert len(lookup._compiled) == 3
