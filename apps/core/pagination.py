@@ -228,7 +228,8 @@ def _fetch(queryset, limit):
 
 
 def paginate(queryset, params, ordering, *, anchor_queryset=None):
-    """One page of `queryset`, ordered by `ordering` ([(field, descending)], pk last)."""
+    """One page of `queryset`, ordered by `ordering` ([(field, descending)], pk last).
+    `anchor_queryset` (or a callable returning it) finds `starting_after` / `ending_before`."""
     limit = _int_param(params, "limit", 1, MAX_LIMIT)
     if limit is None:
         limit = _int_param(params, "per_page", 1, MAX_LIMIT) or DEFAULT_LIMIT
@@ -256,6 +257,8 @@ def paginate(queryset, params, ordering, *, anchor_queryset=None):
     elif params.get("starting_after") or params.get("ending_before"):
         anchor_id = params.get("starting_after") or params.get("ending_before")
         forward = bool(params.get("starting_after"))
+        if callable(anchor_queryset):
+            anchor_queryset = anchor_queryset()
         anchor = (anchor_queryset if anchor_queryset is not None else queryset).filter(pk=anchor_id).first()
         if anchor is None:
             param = "starting_after" if forward else "ending_before"

@@ -60,10 +60,10 @@ class _Nested:
 
 
 class RowPlan:
-    def __init__(self, model, object_name, livemode):
+    def __init__(self, model, object_name, has_organization):
         self.model = model
         self.object_name = object_name
-        self.livemode = livemode
+        self.has_organization = has_organization  # tenant rows show `livemode`
         self.pk_attname = model._meta.pk.attname
         self.columns = [self.pk_attname]
         self.steps = []  # (output name, kind, payload)
@@ -77,7 +77,7 @@ class RowPlan:
         """The plan for `serializer` (a ResourceSerializer instance), or None."""
         model = serializer.Meta.model
         has_organization = any(f.attname == "organization_id" for f in model._meta.concrete_fields)
-        plan = cls(model, serializer.object_name, serializer._livemode() if has_organization else None)
+        plan = cls(model, serializer.object_name, has_organization)
         derivations = getattr(serializer, "row_derived_fields", {})
         prefetches = _prefetches(parent_queryset)
         for field in serializer._readable_fields:
@@ -135,8 +135,9 @@ class RowPlan:
                 columns.append(column)
         return queryset.prefetch_related(None).values(*columns)
 
-    def represent(self, rows):
-        """The API representation of each row (in order), nested relations in one query each."""
+    def represent(self, rows, livemode=None):
+        """The API representation of each row (in order), nested relations in one query each;
+        tenant rows show `livemode` (the actor's mode)."""
         children = {}
         if rows and self.nested:
             ids = [row[self.pk_attname] for row in rows]
@@ -144,11 +145,12 @@ class RowPlan:
                 fk = nested.fk_attname
                 grouped = {}
                 child_rows = nested.rows_of(ids)
-                for child, data in zip(child_rows, nested.plan.represent(child_rows), strict=True):
+                for child, data in zip(child_rows, nested.plan.represent(child_rows, livemode), strict=True):
                     grouped.setdefault(child[fk], []).append(data)
                 children[nested.name] = grouped
         out = []
-        object_name, livemode, steps, derived = self.object_name, self.livemode, self.steps, self.derived
+        object_name, steps, derived = self.object_name, self.steps, self.derived
+        livemode = livemode if self.has_organization else None
         pk = self.pk_attname
         for row in rows:
             data = {"object": object_name} if object_name else {}
@@ -195,3 +197,26 @@ class AnyOf(Lookup):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)
         return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]
+
+
+# Plans by serializer class, expansions and the parent queryset's prefetch lookups (kept alive
+# in the entry, so an id stays theirs): building a plan costs as much as a small page.
+_PLANS = {}
+_PLANS_MAX = 512
+
+
+def cached_plan(serializer_class, expand, queryset, make_serializer):
+    """The RowPlan (or None) for `serializer_class` with `expand` over `queryset`;
+    `make_serializer()` builds the serializer the first time."""
+    lookups = tuple(queryset._prefetch_related_lookups)
+    key = (serializer_class, _frozen(expand), tuple(map(id, lookups)))
+    entry = _PLANS.get(key)
+    if entry is None:
+        if len(_PLANS) >= _PLANS_MAX:
+            _PLANS.clear()
+        entry = _PLANS[key] = (make_serializer().row_plan(queryset), lookups)
+    return entry[0]
+
+
+def _frozen(tree):
+    return tuple(sorted((name, _frozen(sub)) for name, sub in tree.items()))

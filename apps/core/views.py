@@ -24,6 +24,7 @@ from .context import Actor
 from .errors import APIError, BadRequest, NotFound, UnknownParameter, ValidationFailed
 from .filters import apply_filters, normalize_filter_params, parse_sort, search_condition
 from .pagination import PAGINATION_PARAMS, paginate, sort_columns
+from .rows import cached_plan
 from .serializers import parse_expand, scoped_related_querysets
 
 SORT_PARAMS = frozenset({"sort", "order_by", "sort_by", "sort_order", "order_direction"})
@@ -211,15 +212,18 @@ class ReadOnlyResourceViewSet(ViewSetMixin, StatesetAPIView):
             queryset = apply_filters(queryset, filters, self.filterset_class)
         ordering = parse_sort(params, self.ordering_fields, self.default_ordering)
         ordering.append(("pk", ordering[-1][1]))
-        anchors = self.base_queryset("read")
-        plan = self.get_serializer(many=True).child.row_plan(queryset)
+        anchors = lambda: self.base_queryset("read")  # noqa: E731 - only starting_after/ending_before need it
+        context = self.get_serializer_context()
+        plan = cached_plan(
+            self.serializer_class, context["expand"], queryset, lambda: self.get_serializer(context=context)
+        )
         if plan is not None:
             rows = plan.values(queryset, sort_columns(queryset.model, ordering))
             page = paginate(rows, params, ordering, anchor_queryset=anchors)
-            data = plan.represent(page.items)
+            data = plan.represent(page.items, livemode=self.actor.organization.livemode)
         else:
             page = paginate(queryset, params, ordering, anchor_queryset=anchors)
-            data = self.get_serializer(page.items, many=True).data
+            data = self.get_serializer(page.items, many=True, context=context).data
         body = {
             "object": "list",
             "url": request.path,
