@@ -7,8 +7,7 @@ import base64
 import binascii
 from dataclasses import dataclass
 
-from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
-from django.db.models.fields.related_descriptors import ReverseManyToOneDescriptor
+from django.db.models import Q
 
 from .errors import InvalidFieldFormat, NotFound
 from .jsonutil import dumps, loads
@@ -104,127 +103,10 @@ def _from_jsonable(values, model, ordering):
     return out
 
 
-class _PrefetchedRowsMixin:
-    """One parent's prefetched rows. Django builds each parent's filtered queryset up front (a
-    clone and a filter per parent, more than the rows themselves cost on a page); here the
-    filter is built only if someone chains on it (`customer.addresses.filter(...)`), and then it
-    is exactly the one Django would have built."""
-
-    _rows_parent = None  # (manager, prototype queryset) until the filter is built
-
-    @property
-    def query(self):
-        parent = self._rows_parent
-        if parent is not None:
-            self._rows_parent = None
-            row, name, prototype = parent
-            self._query = getattr(row, name)._apply_rel_filters(prototype._chain()).query
-        return QuerySet.query.fget(self)
-
-    @query.setter
-    def query(self, value):
-        self._rows_parent = None
-        QuerySet.query.fset(self, value)
-
-    def __reduce__(self):
-        # Pickles (and copies) as the plain queryset Django would have built.
-        self.query  # noqa: B018 - builds the filter
-        state = self.__getstate__()
-        state.pop("_rows_parent", None)
-        return _restore_queryset, (type(self).__mro__[2], state)
-
-
-def _restore_queryset(cls, state):
-    queryset = cls.__new__(cls)
-    queryset.__setstate__(state)
-    return queryset
-
-
-_PREFETCHED_CLASSES = {}
-
-
-def _prefetched_class(queryset_class):
-    cls = _PREFETCHED_CLASSES.get(queryset_class)
-    if cls is None:
-        cls = type(f"Prefetched{queryset_class.__name__}", (_PrefetchedRowsMixin, queryset_class), {})
-        _PREFETCHED_CLASSES[queryset_class] = cls
-    return cls
-
-
-def _simple_reverse_fk(model, lookup):
-    """The foreign key when `lookup` prefetches a plain one-to-many relation (`customer.addresses`,
-    one column, no nesting, no `to_attr`, an unsliced queryset); None for anything else, which
-    Django's prefetch handles."""
-    name = lookup.prefetch_through
-    if "__" in name or lookup.prefetch_to != name or getattr(lookup, "to_attr", None):
-        return None
-    descriptor = getattr(model, name, None)
-    if type(descriptor) is not ReverseManyToOneDescriptor:
-        return None
-    field = descriptor.field
-    if not field.many_to_one or len(field.foreign_related_fields) != 1:
-        return None
-    queryset = lookup.queryset
-    if queryset is not None and (
-        queryset._prefetch_related_lookups or queryset._result_cache is not None or queryset.query.is_sliced
-    ):
-        return None
-    return field
-
-
-def prefetch_page(rows, lookups):
-    """`prefetch_related_objects(rows, *lookups)`: the same queries and the same results on the
-    rows; plain one-to-many lookups attach their rows to each parent without a clone apiece."""
-    if not rows:
-        return
-    model = type(rows[0])
-    for lookup in lookups:
-        lookup = Prefetch(lookup) if isinstance(lookup, str) else lookup
-        field = _simple_reverse_fk(model, lookup)
-        if field is None or any(lookup.prefetch_to in getattr(row, "_prefetched_objects_cache", ()) for row in rows):
-            prefetch_related_objects(rows, lookup)
-            continue
-        name = lookup.prefetch_through
-        prototype = lookup.queryset if lookup.queryset is not None else field.model._default_manager.all()
-        cache_name = field.remote_field.cache_name
-        parent_attname = field.target_field.attname
-        parents = {getattr(row, parent_attname): row for row in rows}
-        related = prototype._chain()
-        related._add_hints(instance=rows[0])
-        related = related.filter(**{f"{field.attname}__in": list(parents)})
-        by_parent = {}
-        for obj in related:
-            parent = parents[getattr(obj, field.attname)]
-            if not field.is_cached(obj):
-                field.set_cached_value(obj, parent)
-            by_parent.setdefault(getattr(obj, field.attname), []).append(obj)
-        cls = _prefetched_class(type(prototype))
-        state = prototype.__dict__
-        for key, row in parents.items():
-            qs = cls.__new__(cls)
-            qs.__dict__.update(state)
-            qs._result_cache = by_parent.get(key, [])
-            qs._prefetch_done = True
-            qs._hints = {**prototype._hints, "instance": row}
-            qs._known_related_objects = {field: {key: row}}
-            qs._rows_parent = (row, name, prototype)
-            if not hasattr(row, "_prefetched_objects_cache"):
-                row._prefetched_objects_cache = {}
-            row._prefetched_objects_cache[cache_name] = qs
-
-
 def _fetch(queryset, limit):
-    """limit + 1 rows (the extra one only tells `has_more`), with the queryset's
-    prefetch_related lookups run on the page's rows alone."""
-    lookups = queryset._prefetch_related_lookups
-    if lookups:
-        queryset = queryset.prefetch_related(None)
+    """limit + 1 rows (the extra one only tells `has_more`); prefetches run on the page alone."""
     rows = list(queryset)
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    if lookups:
-        prefetch_page(rows, lookups)
-    return rows, has_more
+    return rows[:limit], len(rows) > limit
 
 
 def paginate(queryset, params, ordering, *, anchor_queryset=None):

@@ -75,6 +75,10 @@ class RowPlan:
     @classmethod
     def build(cls, serializer, parent_queryset=None):
         """The plan for `serializer` (a ResourceSerializer instance), or None."""
+        from .serializers import ResourceSerializer
+
+        if type(serializer).to_representation is not ResourceSerializer.to_representation:
+            return None  # a representation of its own: only the serializer knows it
         model = serializer.Meta.model
         has_organization = any(f.attname == "organization_id" for f in model._meta.concrete_fields)
         plan = cls(model, serializer.object_name, has_organization)
