@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
-from apps.core.admin import ReadOnlyAdmin, TenantAdminMixin, admin_actor
+from apps.core.admin import TenantAdminMixin, TenantReadOnlyAdmin, admin_actor
 from apps.core.errors import APIError
 
 from . import services
@@ -11,20 +11,11 @@ from .ssrf import UnsafeURL, check_url
 
 
 @admin.register(Event)
-class EventAdmin(TenantAdminMixin, ReadOnlyAdmin):
+class EventAdmin(TenantReadOnlyAdmin):
     list_display = ["id", "type", "object_id", "sequence", "organization", "created_at"]
     list_filter = ["type", "organization"]
     search_fields = ["id", "object_id", "type", "request_id"]
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class WebhookEndpointForm(forms.ModelForm):
