@@ -270,6 +270,8 @@ WEBHOOK_EMBEDDED_AUTOSTART = env_bool("WEBHOOK_EMBEDDED_AUTOSTART", "pytest" not
 
 CELERY_BEAT_SCHEDULE = {
     "events.sweep": {"task": "events.sweep", "schedule": WEBHOOK_SWEEP_INTERVAL_SECONDS},
+    # Idempotency keys are replayed for 24 h; expired records are deleted hourly.
+    "core.purge_idempotency_records": {"task": "core.purge_idempotency_records", "schedule": 3600},
 }
 
 REQUIRE_SERVICES = env_bool("REQUIRE_SERVICES", False)

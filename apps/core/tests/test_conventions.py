@@ -477,3 +477,19 @@ def test_sandbox_keys_share_the_live_organizations_limits(client, organization, 
     assert client.get("/v1/customers", **auth)["X-RateLimit-Limit"] == "2"
     assert client.get("/v1/customers", **auth).status_code == 200
     assert client.get("/v1/customers", **auth).status_code == 429
+
+
+def test_expired_idempotency_records_are_purged_and_the_key_is_free_again(api_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.core.models import IdempotencyRecord
+    from apps.core.tasks import purge_idempotency_records_task
+
+    api_client.post("/v1/customers", {"email": "a@x.com"}, headers={"Idempotency-Key": "old"})
+    assert purge_idempotency_records_task() == 0
+    IdempotencyRecord.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert purge_idempotency_records_task() == 1
+    again = api_client.post("/v1/customers", {"email": "b@x.com"}, headers={"Idempotency-Key": "old"})
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again
