@@ -20,9 +20,9 @@ class PreparedValues:
     def __init__(self, build, *, array=False):
         self._build = build
         self._array = array
-        # (database alias, thread) -> (sql, params, index, names, converters, compiler): the
+        # Per thread, database alias -> (sql, params, index, names, converters, compiler): the
         # compiler carries its thread's connection, which the converters receive.
-        self._compiled = {}
+        self._local = threading.local()
 
     def _compile(self, using):
         placeholder = [_SENTINEL] if self._array else _SENTINEL
@@ -36,11 +36,18 @@ class PreparedValues:
         fields = [select[0] for select in compiler.select[0 : compiler.col_count]]
         converters = compiler.get_converters(fields)
         compiled = (sql, list(params), index, names, converters, compiler)
-        self._compiled[(alias, threading.get_ident())] = compiled
+        self._compiled()[alias] = compiled
         return compiled
 
+    def _compiled(self):
+        try:
+            return self._local.compiled
+        except AttributeError:
+            self._local.compiled = {}
+            return self._local.compiled
+
     def __call__(self, value, using="default"):
-        compiled = self._compiled.get((using, threading.get_ident())) or self._compile(using)
+        compiled = self._compiled().get(using) or self._compile(using)
         sql, params, index, names, converters, compiler = compiled
         params = list(params)
         params[index] = list(value) if self._array else value

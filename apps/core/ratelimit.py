@@ -66,6 +66,19 @@ return counts
 _COUNT_SCRIPT_SHA = hashlib.sha1(_COUNT_SCRIPT.encode()).hexdigest()
 
 
+_clients = {}
+
+
+def _client_for(cache):
+    """One redis-py client per connection pool: Django builds a new client (and copies its
+    table of response callbacks) for every cache call."""
+    pool = cache._cache._get_connection_pool(True)
+    client = _clients.get(id(pool))
+    if client is None or client.connection_pool is not pool:
+        client = _clients[id(pool)] = cache._cache._client(connection_pool=pool)
+    return client
+
+
 def _redis_usages(cache, key, windows):
     """`get_usage(..., increment=True)` for each (limit, period) in `windows`, in one round trip."""
     cache_keys, expiries, ends = [], [], []
@@ -76,7 +89,7 @@ def _redis_usages(cache, key, windows):
         ends.append(end)
         cache_keys.append(cache.make_and_validate_key(_make_cache_key(f"api:{period}", end, rate, key, ALL)))
         expiries.append(seconds + EXPIRATION_FUDGE)
-    client = cache._cache.get_client(cache_keys[0], write=True)
+    client = _client_for(cache)
     try:
         counts = client.evalsha(_COUNT_SCRIPT_SHA, len(cache_keys), *cache_keys, *expiries)
     except NoScriptError:

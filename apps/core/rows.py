@@ -69,6 +69,7 @@ class RowPlan:
         self.steps = []  # (output name, kind, payload)
         self.nested = []
         self.derived = []
+        self._build = None
 
     # Compilation ---------------------------------------------------------------------------
 
@@ -152,26 +153,40 @@ class RowPlan:
                 for child, data in zip(child_rows, nested.plan.represent(child_rows, livemode), strict=True):
                     grouped.setdefault(child[fk], []).append(data)
                 children[nested.name] = grouped
-        out = []
-        object_name, steps, derived = self.object_name, self.steps, self.derived
+        build = self._builder()
         livemode = livemode if self.has_organization else None
-        pk = self.pk_attname
-        for row in rows:
-            data = {"object": object_name} if object_name else {}
-            for name, kind, payload in steps:
-                if kind == "column":
-                    data[name] = row[payload]
-                elif kind == "nested":
-                    data[name] = children[payload.name].get(row[pk], [])
-                else:
-                    data[name] = None  # filled below, keeping the field's place
-            for name, derive, as_id in derived:
-                value = derive(data)
-                data[name] = (value["id"] if as_id else value) if value is not None else None
-            if livemode is not None and "livemode" not in data:
-                data["livemode"] = livemode
-            out.append(data)
-        return out
+        return [build(row, children, livemode) for row in rows]
+
+    def _builder(self):
+        """`build(row, children, livemode) -> representation`, generated once per plan: one dict
+        display in the fields' order instead of a loop over the steps for every row."""
+        if self._build is not None:
+            return self._build
+        namespace = {}
+        lines = ["def build(row, children, livemode):", "    data = {"]
+        if self.object_name:
+            lines.append(f"        'object': {self.object_name!r},")
+        for name, kind, payload in self.steps:
+            if kind == "column":
+                value = f"row[{payload!r}]"
+            elif kind == "nested":
+                value = f"children[{payload.name!r}].get(row[{self.pk_attname!r}]) or []"
+            else:
+                value = "None"  # derived below, in the field's place
+            lines.append(f"        {name!r}: {value},")
+        lines.append("    }")
+        for index, (name, derive, as_id) in enumerate(self.derived):
+            namespace[f"derive_{index}"] = derive
+            lines.append(f"    value = derive_{index}(data)")
+            shown = "value['id']" if as_id else "value"
+            lines.append(f"    data[{name!r}] = None if value is None else {shown}")
+        if self.has_organization and all(name != "livemode" for name, _, _ in self.steps):
+            lines.append("    if livemode is not None:")
+            lines.append("        data['livemode'] = livemode")
+        lines.append("    return data")
+        exec("\n".join(lines), namespace)  # noqa: S102 - names come from serializer declarations, quoted with repr
+        self._build = namespace["build"]
+        return self._build
 
 
 def _prefetches(queryset):

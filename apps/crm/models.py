@@ -2,6 +2,7 @@
 
 from django.db import models
 
+from apps.core.fields import JSONField
 from apps.core.ids import new_id
 from apps.core.models import TenantModel
 
@@ -51,8 +52,8 @@ class Customer(TenantModel):
     timestamp = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=CustomerStatus.choices, default=CustomerStatus.ACTIVE)
     accepts_marketing = models.BooleanField(default=False)
-    metadata = models.JSONField(default=dict, blank=True)
-    tags = models.JSONField(default=list, blank=True)
+    metadata = JSONField(default=dict, blank=True)
+    tags = JSONField(default=list, blank=True)
 
     class Meta:
         constraints = [
