@@ -316,3 +316,23 @@ def test_admin_manages_keys_over_the_api(api_client, client, organization, other
     assert other_client.post(f"/v1/api_keys/{body['id']}/revoke").status_code == 404
     assert api_client.post(f"/v1/api_keys/{body['id']}/revoke").json()["revoked_at"] is not None
     assert client.get("/v1/customers", HTTP_AUTHORIZATION=f"Bearer {body['secret']}").status_code == 401
+
+
+def test_rs256_jwt_with_a_configured_public_key(client, organization, settings, api_client):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    settings.STATESET_JWT_PUBLIC_KEY = private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    api_client.post("/v1/customers", {"email": "ours@x.com"})
+    claims = {"exp": int(time.time()) + 60, NAMESPACE: {
+        "x-hasura-user-id": "u1", "x-hasura-org-id": organization.slug, "x-hasura-default-role": "manager",
+        "x-hasura-allowed-roles": ["manager"]}}
+    token = jwt.encode(claims, private_key, algorithm="RS256")
+    response = client.get("/v1/customers", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert [c["email"] for c in response.json()["data"]] == ["ours@x.com"]
+    # An HS256 token signed with anything is refused once RS256 is configured.
+    forged = jwt.encode(claims, "x" * 40, algorithm="HS256")
+    assert error(client.get("/v1/customers", HTTP_AUTHORIZATION=f"Bearer {forged}"))[:2] == (401, "INVALID_TOKEN")
