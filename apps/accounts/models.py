@@ -4,7 +4,6 @@ import hashlib
 
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
-from django.utils import timezone
 
 from apps.core.ids import new_id
 
@@ -167,9 +166,6 @@ class APIKey(models.Model):
     @property
     def livemode(self):
         return self.mode == self.Mode.LIVE
-
-    def is_expired(self, now=None):
-        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
 
 
 class AuthToken(models.Model):

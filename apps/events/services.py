@@ -38,16 +38,8 @@ from .ssrf import UnsafeURL, check_url
 
 logger = logging.getLogger("stateset.webhooks")
 
-_dispatchers = []
-
 # Deliveries a sweep queues at most (the next sweep takes the rest).
 SWEEP_BATCH = 1000
-
-
-def on_event_committed(callback):
-    """Register `callback(event_id)` to run after the emitting transaction commits."""
-    _dispatchers.append(callback)
-    return callback
 
 
 # Events ------------------------------------------------------------------------------------
@@ -97,8 +89,6 @@ def emit(*, organization, type, obj, data, previous_attributes=None, actor=None)
             if subscription_matches(endpoint.events, type)
         ]
         _deliveries_create(event, endpoints)
-    for callback in _dispatchers:
-        transaction.on_commit(lambda callback=callback: callback(event.pk))
     return event
 
 
