@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -76,11 +77,13 @@ class WebhookEndpointViewSet(ResourceViewSet):
         endpoint, secret = self._transition(services.webhook_endpoint_rotate_secret)
         return Response({**self.get_serializer(endpoint).data, "secret": secret})
 
+    @extend_schema(responses=WebhookDeliverySerializer)
     @action(detail=True, methods=["post"], url_path="test")
     def test(self, request, *args, **kwargs):
         delivery = self._transition(services.webhook_endpoint_test)
         return Response(self._delivery_view().get_serializer(delivery).data)
 
+    @extend_schema(responses=WebhookDeliverySerializer)
     @action(detail=True, methods=["get"], url_path="deliveries")
     def deliveries(self, request, *args, **kwargs):
         endpoint = self.get_object("read")
