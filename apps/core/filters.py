@@ -7,7 +7,7 @@ between is_null. Only declared fields filter; any other parameter is a 400 `para
 """
 
 import django_filters
-from django.db.models import Q
+from django.db.models import BooleanField, Q
 
 from .errors import InvalidFieldFormat, UnknownParameter
 
@@ -84,8 +84,10 @@ class ResourceFilterSet(django_filters.FilterSet):
 
 
 def normalize_filter_params(params, filterset_class, reserved):
-    """Map every spelling of a filter to `field__op`; raise for anything not declared."""
+    """Map every spelling of a filter to `field__op`; raise for anything not declared or for a
+    value its operator cannot take."""
     declared = filterset_class.operators() if filterset_class else {}
+    model = filterset_class._meta.model if filterset_class else None
     normalized = {}
     for key in params.keys():
         if key in reserved:
@@ -94,8 +96,37 @@ def normalize_filter_params(params, filterset_class, reserved):
         target = _resolve(key, declared)
         if target is None:
             raise UnknownParameter(f"Received unknown parameter: {key}", param=key)
-        normalized[target] = values[-1]
+        normalized[target] = _checked_value(key, target, values[-1], model)
     return normalized
+
+
+def _checked_value(key, target, value, model):
+    """What django-filter would silently drop is a 400 naming the parameter: a boolean that is
+    not true/false, an empty list, a range that is not two values."""
+    field, _, op = target.rpartition("__")
+    if op == "is_null" or (op in ("eq", "ne", "neq") and _is_boolean(model, field)):
+        lowered = value.strip().lower()
+        if lowered not in ("true", "false"):
+            raise InvalidFieldFormat(f"{key} must be true or false.", param=key)
+        return lowered
+    if op in ("in", "nin"):
+        items = [item.strip() for item in value.split(",")]
+        if not value.strip() or not all(items):
+            raise InvalidFieldFormat(f"{key} needs a comma-separated list of values.", param=key)
+    if op == "between":
+        items = [item.strip() for item in value.split(",")]
+        if len(items) != 2 or not all(items):
+            raise InvalidFieldFormat(f"{key} needs two comma-separated values: low,high.", param=key)
+    return value
+
+
+def _is_boolean(model, field):
+    if model is None:
+        return False
+    try:
+        return isinstance(django_filters.utils.get_model_field(model, field), BooleanField)
+    except Exception:  # noqa: BLE001 - a declared filter without a model field
+        return False
 
 
 def _resolve(key, declared):
@@ -135,19 +166,26 @@ def apply_filters(queryset, params, filterset_class):
 def parse_sort(params, allowed, default):
     """The ordering as [(field, descending)], from `sort`, `order_by`, `sort_by`+`sort_order`,
     or `order_direction` (which flips the default field)."""
-    spec = params.get("sort") or params.get("order_by") or ""
+    param = "sort" if params.get("sort") is not None else "order_by"
+    spec = params.get(param)
     fields = []
-    if spec:
+    if spec is not None:
         for part in spec.split(","):
             part = part.strip()
             if not part:
                 continue
             descending = part.startswith("-")
-            name = part.lstrip("-+")
-            if " " in name:
-                name, _, direction = name.partition(" ")
-                descending = direction.strip().lower() == "desc"
+            name = part[1:] if part[:1] in "-+" else part
+            words = name.split()
+            if len(words) == 2 and words[1].lower() in ("asc", "desc"):
+                name, descending = words[0], words[1].lower() == "desc"
+            elif len(words) != 1:
+                raise InvalidFieldFormat(
+                    f"Cannot read the sort {part!r}: use field, -field or 'field asc|desc'.", param=param
+                )
             fields.append((FIELD_ALIASES.get(name, name), descending))
+        if not fields:
+            raise InvalidFieldFormat(f"{param} names no field.", param=param)
     elif params.get("sort_by"):
         direction = (params.get("sort_order") or "asc").lower()
         if direction not in ("asc", "desc"):
@@ -164,7 +202,8 @@ def parse_sort(params, allowed, default):
     for name, _ in fields:
         if name not in allowed:
             raise InvalidFieldFormat(
-                f"Cannot sort by {name!r}; sortable fields: {', '.join(sorted(allowed))}.", param="sort"
+                f"Cannot sort by {name!r}; sortable fields: {', '.join(sorted(allowed))}.",
+                param="sort" if spec is not None else "sort_by",
             )
     return fields
 

@@ -3,18 +3,19 @@
 from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
-from rest_framework import serializers
 
 from .context import Actor
 from .models import Job
+from .serializers import ResourceSerializer
 
 
-class JobSerializer(serializers.ModelSerializer):
-    object = serializers.CharField(default="job", read_only=True)
+class JobSerializer(ResourceSerializer):
+    object_name = "job"
 
     class Meta:
         model = Job
-        fields = ["id", "object", "kind", "status", "result", "error", "created_at", "started_at", "finished_at"]
+        fields = ["id", "kind", "status", "result", "error", "created_at", "started_at", "finished_at"]
+        read_only_fields = fields
 
 
 def _actor_payload(actor):

@@ -4,8 +4,8 @@ import secrets
 from django.conf import settings
 from django.http import QueryDict
 
-from .errors import error_response
-from .jsonutil import loads
+from .errors import APIError, BadRequest, InvalidFieldFormat, error_response
+from .parsers import InvalidBodyField, load_json
 
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -50,7 +50,7 @@ class BodySizeLimitMiddleware:
 
 class JsonBodyQueryMiddleware:
     """A GET with an empty query string and a JSON object body (seed 003's curl) takes the
-    body's keys as query parameters."""
+    body's keys as query parameters. A body that is not such an object is a 400."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -60,22 +60,37 @@ class JsonBodyQueryMiddleware:
             request.method == "GET"
             and not request.META.get("QUERY_STRING")
             and is_api_path(request.path_info)
-            and int(request.META.get("CONTENT_LENGTH") or 0) > 0
+            and _content_length(request) > 0
         ):
             try:
-                body = loads(request.body)
-            except ValueError:
-                body = None
-            if isinstance(body, dict):
-                query = QueryDict(mutable=True)
-                for key, value in body.items():
-                    if isinstance(value, list):
-                        query.setlist(key, [_as_text(item) for item in value])
-                    else:
-                        query[key] = _as_text(value)
-                query._mutable = False
-                request.GET = query
+                request.GET = _query_from_body(request.body)
+            except APIError as exc:
+                return error_response(request, exc.status, exc.code, exc.message, param=exc.param)
         return self.get_response(request)
+
+
+def _content_length(request):
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
+def _query_from_body(raw):
+    try:
+        body = load_json(raw)
+    except InvalidBodyField as exc:  # these are query parameters: a 400, not a 422
+        raise InvalidFieldFormat(exc.message, param=exc.param) from None
+    if not isinstance(body, dict):
+        raise BadRequest("A GET body must be a JSON object of query parameters.")
+    query = QueryDict(mutable=True)
+    for key, value in body.items():
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(item, dict | list) for item in values):
+            raise InvalidFieldFormat(f"The query parameter {key} must be a value or a list of values.", param=key)
+        query.setlist(key, [_as_text(item) for item in values])
+    query._mutable = False
+    return query
 
 
 def _as_text(value):

@@ -5,6 +5,7 @@ offsets on request (`offset`, deprecated `page`). One query for the page (limit 
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
 
 from django.db.models import Q
@@ -18,6 +19,8 @@ PAGINATION_PARAMS = frozenset(
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
 MAX_OFFSET = 10000
+# Digits only: Python's int() would also take " 5", "5_000" and "+5".
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
 
 
 @dataclass
@@ -30,12 +33,11 @@ class Page:
 
 def _int_param(params, name, minimum, maximum):
     raw = params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return None
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise InvalidFieldFormat(f"{name} must be an integer.", param=name) from None
+    if not _INTEGER.fullmatch(raw):
+        raise InvalidFieldFormat(f"{name} must be an integer, got {raw[:40]!r}.", param=name)
+    value = int(raw)
     if value < minimum or (maximum is not None and value > maximum):
         bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
         raise InvalidFieldFormat(f"{name} must be {bound}.", param=name)
@@ -43,7 +45,22 @@ def _int_param(params, name, minimum, maximum):
 
 
 def _bool_param(params, name):
-    return str(params.get(name, "")).lower() in ("1", "true", "yes")
+    raw = params.get(name)
+    if raw is None:
+        return False
+    if raw.lower() not in ("true", "false"):
+        raise InvalidFieldFormat(f"{name} must be true or false.", param=name)
+    return raw.lower() == "true"
+
+
+def _check_exclusive(params):
+    """Parameters that choose the page in different ways cannot be combined."""
+    given = [name for name in ("cursor", "starting_after", "ending_before", "offset", "page") if name in params]
+    if len(given) > 1:
+        raise InvalidFieldFormat(f"{given[0]} and {given[1]} cannot be used together.", param=given[1])
+    for name in ("cursor", "starting_after", "ending_before"):
+        if name in params and not params[name]:
+            raise InvalidFieldFormat(f"{name} is empty.", param=name)
 
 
 def _encode_cursor(values, sort_key):
@@ -112,6 +129,7 @@ def _fetch(queryset, limit):
 def paginate(queryset, params, ordering, *, anchor_queryset=None):
     """One page of `queryset`, ordered by `ordering` ([(field, descending)], pk last).
     `anchor_queryset` (or a callable returning it) finds `starting_after` / `ending_before`."""
+    _check_exclusive(params)
     limit = _int_param(params, "limit", 1, MAX_LIMIT)
     if limit is None:
         limit = _int_param(params, "per_page", 1, MAX_LIMIT) or DEFAULT_LIMIT

@@ -18,6 +18,15 @@ from rest_framework import serializers
 
 from .errors import InvalidFieldFormat, UnknownParameter
 
+# Input limits every resource shares (API contract, "Limits on input"; docs/api.md).
+METADATA_MAX_KEYS = 50
+METADATA_KEY_MAX_LENGTH = 40
+METADATA_VALUE_MAX_LENGTH = 500
+TAGS_MAX_COUNT = 50
+TAG_MAX_LENGTH = 64
+# Free text stored in a TextField (notes, descriptions) without a length of its own.
+TEXT_MAX_LENGTH = 10_000
+
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 MAX_EXPAND_DEPTH = 4
 # Model fields whose Python value orjson encodes exactly as the API shows it.
@@ -81,6 +90,56 @@ def parse_expand(params):
     return tree
 
 
+class MetadataField(serializers.JSONField):
+    """Stripe's metadata: an object of at most 50 keys of at most 40 characters, each value a
+    string of at most 500 characters, a number, a boolean or null."""
+
+    def __init__(self, **kwargs):
+        kwargs.pop("encoder", None)
+        kwargs.pop("decoder", None)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            self.fail_with("metadata must be an object of keys and values.")
+        if len(data) > METADATA_MAX_KEYS:
+            self.fail_with(f"metadata holds at most {METADATA_MAX_KEYS} keys.")
+        for key, value in data.items():
+            if not key or len(key) > METADATA_KEY_MAX_LENGTH:
+                self.fail_with(f"metadata keys are 1 to {METADATA_KEY_MAX_LENGTH} characters: {key[:60]!r}.")
+            if isinstance(value, str):
+                if len(value) > METADATA_VALUE_MAX_LENGTH:
+                    self.fail_with(f"metadata[{key}] is longer than {METADATA_VALUE_MAX_LENGTH} characters.")
+            elif not (value is None or isinstance(value, bool | int | float)):
+                self.fail_with(f"metadata[{key}] must be a string, a number, a boolean or null.")
+        return data
+
+    def fail_with(self, message):
+        raise serializers.ValidationError(message, code="invalid")
+
+
+class TagsField(serializers.JSONField):
+    """A list of at most 50 tags of at most 64 characters; stored trimmed, unique and sorted."""
+
+    def __init__(self, **kwargs):
+        kwargs.pop("encoder", None)
+        kwargs.pop("decoder", None)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list) or not all(isinstance(tag, str) for tag in data):
+            raise serializers.ValidationError("tags must be a list of strings.", code="invalid")
+        if len(data) > TAGS_MAX_COUNT:
+            raise serializers.ValidationError(f"At most {TAGS_MAX_COUNT} tags.", code="invalid")
+        tags = {tag.strip() for tag in data if tag.strip()}
+        for tag in tags:
+            if len(tag) > TAG_MAX_LENGTH:
+                raise serializers.ValidationError(
+                    f"Tags are at most {TAG_MAX_LENGTH} characters: {tag[:70]!r}.", code="invalid"
+                )
+        return sorted(tags)
+
+
 class ResourceSerializer(serializers.ModelSerializer):
     object_name = None  # the `object` value, e.g. "customer"
     expandable_fields = {}
@@ -102,6 +161,16 @@ class ResourceSerializer(serializers.ModelSerializer):
                 serializer_class = import_string(serializer_class)
             self.fields[name] = serializer_class(read_only=True, expand=sub, context=self.context, **options)
         self._fast_plan = None
+
+    def build_standard_field(self, field_name, model_field):
+        """The shared input limits, by declaration: a model field named `metadata` or `tags`
+        gets the contract's rules, and free text a maximum length."""
+        field_class, field_kwargs = super().build_standard_field(field_name, model_field)
+        if isinstance(model_field, models.JSONField) and field_name in ("metadata", "tags"):
+            field_class = MetadataField if field_name == "metadata" else TagsField
+        elif isinstance(model_field, models.TextField) and "max_length" not in field_kwargs:
+            field_kwargs["max_length"] = TEXT_MAX_LENGTH
+        return field_class, field_kwargs
 
     def get_fields(self):
         cls = type(self)

@@ -110,15 +110,3 @@ class CustomerSerializer(ResourceSerializer):
             if sum(1 for address in value if address.get(flag)) > 1:
                 raise serializers.ValidationError({"addresses": [f"At most one address may be {flag}."]})
         return value
-
-    def validate_metadata(self, value):
-        if not isinstance(value, dict):
-            raise serializers.ValidationError("metadata must be an object.")
-        if len(value) > 50:
-            raise serializers.ValidationError("metadata holds at most 50 keys.")
-        return value
-
-    def validate_tags(self, value):
-        if not isinstance(value, list) or not all(isinstance(tag, str) for tag in value):
-            raise serializers.ValidationError("tags must be a list of strings.")
-        return sorted({tag.strip() for tag in value if tag.strip()})

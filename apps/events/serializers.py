@@ -9,6 +9,8 @@ from apps.core.serializers import ResourceSerializer
 
 from .models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
+# Subscriptions per endpoint: enough for every event type one by one, bounded all the same.
+MAX_EVENT_TYPES = 500
 EVENT_PATTERN = re.compile(r"^(\*|[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?)$")
 
 
@@ -27,9 +29,7 @@ class EventSerializer(ResourceSerializer):
 
 class WebhookEndpointSerializer(ResourceSerializer):
     object_name = "webhook_endpoint"
-    events = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
-    # Stripe's name for `events`.
-    enabled_events = serializers.ListField(child=serializers.CharField(max_length=100), required=False, write_only=True)
+    events = serializers.ListField(child=serializers.CharField(max_length=100), max_length=MAX_EVENT_TYPES)
     secret_rotation_ends_at = serializers.DateTimeField(source="previous_secret_expires_at", read_only=True)
 
     class Meta:
@@ -39,7 +39,6 @@ class WebhookEndpointSerializer(ResourceSerializer):
             "url",
             "description",
             "events",
-            "enabled_events",
             "metadata",
             "status",
             "disabled_reason",
@@ -50,6 +49,12 @@ class WebhookEndpointSerializer(ResourceSerializer):
         ]
         read_only_fields = ["id", "status", "disabled_reason", "disabled_at", "created_at", "updated_at"]
 
+    def to_internal_value(self, data):
+        # Stripe's name for `events`.
+        if isinstance(data, dict) and "enabled_events" in data and "events" not in data:
+            data = {("events" if key == "enabled_events" else key): value for key, value in data.items()}
+        return super().to_internal_value(data)
+
     def validate_events(self, value):
         if not value:
             raise serializers.ValidationError('List at least one event type, or "*" for all.')
@@ -59,25 +64,6 @@ class WebhookEndpointSerializer(ResourceSerializer):
                     f'{name!r} is not an event type: use names like "order.created", "order.*" or "*".'
                 )
         return value
-
-    def validate_enabled_events(self, value):
-        return self.validate_events(value)
-
-    def validate_metadata(self, value):
-        if not isinstance(value, dict):
-            raise serializers.ValidationError("metadata must be an object.")
-        return value
-
-    def validate(self, attrs):
-        if "enabled_events" in attrs:
-            attrs["events"] = attrs.pop("enabled_events")
-        if self.instance is None:
-            for name in ("url", "events"):
-                if name not in attrs:
-                    raise serializers.ValidationError(
-                        {name: serializers.ErrorDetail("This field is required.", "required")}
-                    )
-        return attrs
 
 
 class WebhookAttemptSerializer(ResourceSerializer):

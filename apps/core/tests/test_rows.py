@@ -29,7 +29,7 @@ def customers(api_client):
             "/v1/customers",
             {
                 "email": f"c{i}@x.com",
-                "metadata": {"n": i, "nested": {"k": [1, 2]}},
+                "metadata": {"n": i, "ratio": 0.5, "flag": True, "none": None, "text": "é ü"},
                 "tags": ["b", "a"],
                 "activation_date": "2024-01-02T03:04:05.678Z" if i else None,
                 "addresses": addresses,
