@@ -133,6 +133,10 @@ ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_EMAIL_VERIFICATION = os.environ.get("ACCOUNT_EMAIL_VERIFICATION", "none")
+# Staff accounts come from invitations (admin) or create_staff_user; public sign-up is off
+# unless this turns it on (read at request time by apps.accounts.adapter).
+STATESET_OPEN_SIGNUP = env_bool("STATESET_OPEN_SIGNUP", False)
+ACCOUNT_ADAPTER = "apps.accounts.adapter.AccountAdapter"
 LOGIN_REDIRECT_URL = "/admin/"
 LOGIN_URL = "/accounts/login/"
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

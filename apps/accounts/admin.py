@@ -1,10 +1,15 @@
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
 
-from apps.core.admin import ReadOnlyAdmin, TenantAdminMixin, TenantReadOnlyAdmin, admin_actor
+from apps.core.admin import APIError, ReadOnlyAdmin, TenantAdminMixin, TenantReadOnlyAdmin, admin_actor
 
 from . import services
-from .models import APIKey, AuditLog, AuthToken, Membership, Organization, User
+from .models import APIKey, AuditLog, AuthToken, Membership, Organization, Role, User
 
 
 class MembershipInline(admin.TabularInline):
@@ -59,10 +64,98 @@ class UserAdmin(BaseUserAdmin):
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
 
 
+def administered_organizations(user):
+    """The live organizations `user` may invite staff into: all of them for a superuser."""
+    organizations = Organization.objects.filter(livemode=True)
+    if user.is_superuser:
+        return organizations
+    return organizations.filter(memberships__user=user, memberships__role=Role.ADMIN)
+
+
+class StaffInvitationForm(forms.Form):
+    email = forms.EmailField()
+    organization = forms.ModelChoiceField(queryset=Organization.objects.none())
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.USER)
+
+    def __init__(self, *args, organizations, **kwargs):
+        super().__init__(*args, **kwargs)
+        # An organization outside this queryset is refused as an invalid choice.
+        self.fields["organization"].queryset = organizations
+        if len(organizations) == 1:
+            self.fields["organization"].initial = organizations[0]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    """Members of the organizations the user administers. People join through the invitation form
+    (which also changes the role of someone already in), so rows are not edited here."""
+
+    list_display = ["user", "organization", "role", "created_at"]
+    list_filter = ["role", "organization"]
+    search_fields = ["user__email", "organization__name", "organization__slug"]
+    list_select_related = ["user", "organization"]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(organization__in=administered_organizations(request.user))
+
+    def _administers_any(self, request):
+        user = request.user
+        return user.is_active and user.is_staff and administered_organizations(user).exists()
+
+    def has_module_permission(self, request):
+        return self._administers_any(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._administers_any(request)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        invite = path("invite/", self.admin_site.admin_view(self.invite_view), name="accounts_membership_invite")
+        return [invite, *super().get_urls()]
+
+    def invite_view(self, request):
+        organizations = administered_organizations(request.user)
+        if not request.user.is_active or not organizations.exists():
+            raise PermissionDenied
+        form = StaffInvitationForm(request.POST or None, organizations=organizations)
+        if request.method == "POST" and form.is_valid():
+            organization = form.cleaned_data["organization"]
+            try:
+                membership = services.staff_user_invite(
+                    organization=organization,
+                    email=form.cleaned_data["email"],
+                    role=form.cleaned_data["role"],
+                    actor=admin_actor(request, organization),
+                )
+            except APIError as exc:
+                form.add_error(None, exc.message)
+            else:
+                self.message_user(request, f"Invitation sent to {membership.user.email} ({membership.role}).")
+                return redirect("admin:accounts_membership_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Invite staff member",
+            "opts": self.model._meta,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/accounts/membership/invite.html", context)
+
+
 @admin.action(description="Revoke the selected keys")
 def revoke_keys(modeladmin, request, queryset):
     for key in queryset.filter(revoked_at__isnull=True):
-        services.api_key_revoke(key=key, actor=admin_actor(request, key.organization))
+        services.api_key_revoke(key=key, actor=admin_actor(request, services.api_key_organization(key)))
     messages.success(request, "Keys revoked.")
 
 

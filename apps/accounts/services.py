@@ -2,14 +2,18 @@
 
 import secrets
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.contrib.auth.hashers import make_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from apps.core.errors import AlreadyExists, AuthenticationFailed, ValidationFailed
+from apps.core.errors import AlreadyExists, AuthenticationFailed, PermissionDenied, ValidationFailed
 from apps.core.jsonutil import to_jsonable
 
 from .models import APIKey, AuditLog, AuthToken, Membership, Organization, Plan, Role, User, hash_secret
@@ -77,6 +81,48 @@ def staff_user_create(*, email, password, organization=None, role=Role.ADMIN, su
     if organization is not None:
         membership_set(organization=organization, user=user, role=role)
     return user
+
+
+@transaction.atomic
+def staff_user_invite(*, organization, email, role=Role.USER, actor):
+    """Makes `email` a staff member of `organization` with `role`, creating the user (no usable
+    password) if needed, and emails them once the transaction commits. Inviting someone again
+    updates their role; the email goes out again (with a fresh link while no password is set)."""
+    organization = organization.live
+    if actor.role != "admin" or actor.organization.live.pk != organization.pk:
+        raise PermissionDenied("Only an admin of the organization can invite staff.")
+    if role not in Role.values:
+        raise ValidationFailed(f"role must be one of {', '.join(Role.values)}.", param="role")
+    email = (email or "").strip().lower()
+    try:
+        validate_email(email)
+    except DjangoValidationError:
+        raise ValidationFailed("Enter a valid email address.", param="email") from None
+    user, _ = User.objects.get_or_create(email=email, defaults={"is_staff": True, "password": make_password(None)})
+    if not user.is_staff:
+        # Someone who signed up while sign-up was open becomes staff only through an invitation.
+        User.objects.filter(pk=user.pk).update(is_staff=True)
+        user.is_staff = True
+    previous = Membership.objects.filter(organization=organization, user=user).first()
+    membership = membership_set(organization=organization, user=user, role=role)
+    audit_record(
+        actor=actor,
+        action="membership.invited",
+        obj=membership,
+        before={"email": email, "role": previous.role} if previous else None,
+        after={"email": email, "role": role},
+    )
+    transaction.on_commit(partial(_staff_invitation_send, user.pk, organization.pk, role))
+    return membership
+
+
+def _staff_invitation_send(user_id, organization_id, role):
+    # Looked up again after commit: the link's key hashes the stored password and last login.
+    from allauth.account.adapter import get_adapter
+
+    user = User.objects.get(pk=user_id)
+    organization = Organization.objects.get(pk=organization_id)
+    get_adapter().send_staff_invitation_mail(user=user, organization=organization, role=role)
 
 
 @transaction.atomic
