@@ -5,7 +5,7 @@ from django.conf import settings
 from django.http import QueryDict
 
 from .errors import APIError, BadRequest, InvalidFieldFormat, error_response
-from .parsers import InvalidBodyField, load_json
+from .parsers import InvalidBodyField, has_forbidden_characters, load_json
 
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -45,6 +45,26 @@ class BodySizeLimitMiddleware:
             return error_response(
                 request, 413, "REQUEST_TOO_LARGE", f"Request bodies are limited to {self.limit // (1024 * 1024)} MB."
             )
+        return self.get_response(request)
+
+
+class HeaderCheckMiddleware:
+    """400 INVALID_FIELD_FORMAT for an API request whose headers carry a NUL character (or a lone
+    surrogate): header values reach the database (X-Account-Id, Idempotency-Key, User-Agent in
+    the audit log), and PostgreSQL refuses NUL in text."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if is_api_path(request.path_info):
+            for name, value in request.META.items():
+                if name.startswith("HTTP_") and isinstance(value, str) and has_forbidden_characters(value):
+                    header = name[5:].replace("_", "-").title()
+                    return error_response(
+                        request, 400, "INVALID_FIELD_FORMAT", f"The {header} header contains a NUL character.",
+                        param=header,
+                    )
         return self.get_response(request)
 
 

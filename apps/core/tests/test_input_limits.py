@@ -247,3 +247,17 @@ def test_jobs_list_search_and_missing(api_client):
         assert response.json()["object"] == "list"
     body = assert_error(api_client.get("/v1/jobs/job_missing"), 404, "RESOURCE_NOT_FOUND")
     assert "job_missing" in body["message"]
+
+
+# Headers ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("header", ["X_ACCOUNT_ID", "IDEMPOTENCY_KEY", "USER_AGENT", "X_DEVICE_ID", "X_API_KEY"])
+def test_nul_in_a_header_is_400_and_changes_nothing(client, secret_key, header):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {secret_key}", f"HTTP_{header}": "a\x00b"}
+    if header == "X_API_KEY":
+        del headers["HTTP_AUTHORIZATION"]
+    response = client.post("/v1/customers", '{"email": "a@x.com"}', content_type="application/json", **headers)
+    body = assert_error(response, 400, "INVALID_FIELD_FORMAT")
+    assert body["param"] == header.replace("_", "-").title()
+    assert _count("customers") == 0
