@@ -18,7 +18,7 @@ migrate: install
 
 # Runs the product with demo data on 127.0.0.1:$(PORT), Celery tasks in-process.
 run: migrate
-	$(PY) manage.py seed_demo --if-empty
+	$(PY) manage.py seed_demo --if-empty --base-url http://127.0.0.1:$(PORT)
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 # Runs the whole test suite (PostgreSQL/Redis tests run when DATABASE_URL/REDIS_URL are set).

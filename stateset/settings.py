@@ -5,7 +5,6 @@ See README.md ("Configuration") for the full list of variables.
 
 import os
 import sys
-import warnings
 from pathlib import Path
 
 import dj_database_url
@@ -152,8 +151,13 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # Serve static files straight from the apps (no collectstatic needed for `make run`).
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
-# With finders on, an absent STATIC_ROOT (no collectstatic yet) is expected.
-warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
+# WhiteNoise warns at startup when STATIC_ROOT is missing, which before any collectstatic is the
+# normal state (the finders serve the files). An empty directory says the same thing quietly; on a
+# read-only filesystem the warning stays, and there it is worth reading.
+try:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+except OSError:
+    pass
 
 # Request bodies above 10 MB answer 413 REQUEST_TOO_LARGE (see apps.core.middleware).
 MAX_REQUEST_BODY_BYTES = 10 * 1024 * 1024

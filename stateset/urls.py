@@ -5,8 +5,7 @@ from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, 
 import apps.crm.api.urls  # noqa: F401 - registers the collections
 import apps.events.api.urls  # noqa: F401 - events, webhooks, webhook_deliveries
 from apps.accounts.api.views import APIKeyViewSet, AuditLogViewSet, AuthTokenView
-from apps.core.api_views import JobViewSet, api_not_found, health
-from apps.core.errors import error_response
+from apps.core.api_views import JobViewSet, api_index, api_not_found, favicon, health
 from apps.core.routing import router
 
 router.register("audit_logs", AuditLogViewSet)
@@ -22,6 +21,8 @@ api_extra = [
 
 urlpatterns = [
     re_path(r"^health/?$", health, name="health"),
+    re_path(r"^favicon\.ico$", favicon, name="favicon"),
+    re_path(r"^(?:api/)?v1/?$", api_index, name="api-index"),
     path("v1/", include(api_extra)),
     path("v1/", include(router.canonical.urls)),
     re_path(r"^(?:api/)?v1/", include(router.aliased.urls)),
@@ -33,13 +34,7 @@ urlpatterns = [
 ]
 
 
-def handler404(request, exception=None):
-    if request.path.startswith(("/v1", "/api/")):
-        return api_not_found(request)
-    from django.views.defaults import page_not_found
-
-    return page_not_found(request, exception)
-
-
-def handler500(request):
-    return error_response(request, 500, "INTERNAL_ERROR", "An internal error occurred.")
+handler400 = "apps.core.api_views.bad_request"
+handler403 = "apps.core.api_views.permission_denied"
+handler404 = "apps.core.api_views.page_not_found"
+handler500 = "apps.core.api_views.server_error"

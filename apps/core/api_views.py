@@ -1,16 +1,52 @@
-"""Endpoints of the platform itself: health, jobs, and the JSON 404 for unknown API routes."""
+"""Endpoints of the platform itself: health, the API index, jobs, the favicon, and the error
+pages Django renders outside any view (JSON for API clients, HTML for browsers)."""
+
+from functools import wraps
 
 from django.conf import settings
+from django.contrib.staticfiles import finders
 from django.core.cache import cache
 from django.db import connection
-from django.http import HttpResponse
+from django.http import FileResponse, HttpResponse
+from django.views import defaults
+from django.views.decorators.cache import cache_control
 from django.views.decorators.csrf import csrf_exempt
 
 from .errors import error_response
 from .jobs import JobSerializer
 from .jsonutil import dumps
 from .models import Job
+from .routing import router
 from .views import ReadOnlyResourceViewSet
+
+API_PREFIXES = ("/v1", "/api/")
+
+
+def wants_html(request):
+    """Browsers announce `text/html`; API clients and curl do not. Under the API prefixes the
+    answer is always JSON, whatever the client accepts."""
+    if request.path.startswith(API_PREFIXES):
+        return False
+    return "text/html" in request.headers.get("Accept", "")
+
+
+def json_read_only(view):
+    """GET and HEAD only; any other method is the contract's JSON 405, not Django's empty one."""
+
+    @csrf_exempt
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if request.method not in ("GET", "HEAD"):
+            return error_response(
+                request,
+                405,
+                "METHOD_NOT_ALLOWED",
+                f'Method "{request.method}" not allowed.',
+                headers={"Allow": "GET, HEAD"},
+            )
+        return view(request, *args, **kwargs)
+
+    return wrapper
 
 
 def health(request):
@@ -44,11 +80,63 @@ def health(request):
     return HttpResponse(dumps(body), status=200 if healthy else 503, content_type="application/json")
 
 
+@json_read_only
+def api_index(request):
+    """`GET /v1`: where things are. Public, since it lists only what the OpenAPI schema shows."""
+    body = {
+        "object": "api",
+        "version": settings.STATESET_API_VERSION,
+        "links": {
+            "docs": "/v1/docs",
+            "openapi": "/v1/openapi.json",
+            "redoc": "/v1/redoc",
+            "auth_token": "/v1/auth/token",
+            "health": "/health",
+        },
+        "resources": {prefix: f"/v1/{prefix}" for prefix, _viewset, _basename in sorted(router.canonical.registry)},
+    }
+    return HttpResponse(dumps(body), content_type="application/json")
+
+
+@json_read_only
+@cache_control(public=True, max_age=24 * 3600)
+def favicon(request):
+    """Browsers ask for `/favicon.ico` on every page whatever the HTML says; serve it there."""
+    return FileResponse(open(finders.find("favicon.ico"), "rb"), content_type="image/x-icon")
+
+
 @csrf_exempt
 def api_not_found(request, *args, **kwargs):
     return error_response(
         request, 404, "RESOURCE_NOT_FOUND", f"Unrecognized request URL ({request.method}: {request.path})."
     )
+
+
+# Django's handler400/403/404/500, set in stateset/urls.py.
+
+
+def bad_request(request, exception=None):
+    if wants_html(request):
+        return defaults.bad_request(request, exception)
+    return error_response(request, 400, "BAD_REQUEST", "The request is invalid.")
+
+
+def permission_denied(request, exception=None):
+    if wants_html(request):
+        return defaults.permission_denied(request, exception)
+    return error_response(request, 403, "INSUFFICIENT_PERMISSIONS", "The credential does not allow this operation.")
+
+
+def page_not_found(request, exception=None):
+    if wants_html(request):
+        return defaults.page_not_found(request, exception)
+    return api_not_found(request)
+
+
+def server_error(request):
+    if wants_html(request):
+        return defaults.server_error(request)
+    return error_response(request, 500, "INTERNAL_ERROR", "An internal error occurred.")
 
 
 class JobViewSet(ReadOnlyResourceViewSet):

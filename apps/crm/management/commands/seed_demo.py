@@ -6,6 +6,9 @@ from apps.core.context import Actor
 from apps.crm.models import Customer
 from apps.crm.services import customer_create
 
+# `make run` passes the address it serves on; this is runserver's own default.
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+
 DEMO_CUSTOMERS = [
     ("ada@example.com", "Ada", "Lovelace", "+44 20 7946 0001", "London", "GB"),
     ("grace@example.com", "Grace", "Hopper", "+1 212 555 0102", "New York", "US"),
@@ -23,10 +26,16 @@ class Command(BaseCommand):
         parser.add_argument("--if-empty", action="store_true", help="do nothing if any organization exists")
         parser.add_argument("--email", default="admin@demo.stateset.local")
         parser.add_argument("--password", default="demo-password")
+        parser.add_argument(
+            "--base-url",
+            default=DEFAULT_BASE_URL,
+            help=f"where the server will listen, for the URLs printed at the end (default {DEFAULT_BASE_URL})",
+        )
 
-    def handle(self, *args, if_empty, email, password, **options):
+    def handle(self, *args, if_empty, email, password, base_url, **options):
+        base_url = base_url.rstrip("/")
         if if_empty and Organization.objects.exists():
-            self.stdout.write("Database already has data; demo data not loaded.")
+            self.stdout.write(f"Database already has data; demo data not loaded. Staff admin: {base_url}/admin/")
             return
         organization = organization_create(name="Demo Company", slug="demo", plan=Plan.GROWTH)
         staff_user_create(email=email, password=password, organization=organization, role=Role.ADMIN, superuser=True)
@@ -62,9 +71,10 @@ class Command(BaseCommand):
             kind="secret",
             mode="test",
             name="demo test key",
-            actor=Actor.system(organization, "seed_demo"),
+            # A test-mode key belongs to the sandbox, so its creation is recorded there.
+            actor=Actor.system(organization.sandbox, "seed_demo"),
         )
         self.stdout.write(self.style.SUCCESS("Demo data loaded."))
-        self.stdout.write(f"  Staff admin:  http://127.0.0.1:8000/admin/  {email} / {password}")
+        self.stdout.write(f"  Staff admin:  {base_url}/admin/  {email} / {password}")
         self.stdout.write(f"  Test secret key (shown once): {secret}")
-        self.stdout.write("  Try: curl -H 'Authorization: Bearer <key>' http://127.0.0.1:8000/v1/customers")
+        self.stdout.write(f"  Try: curl -H 'Authorization: Bearer <key>' {base_url}/v1/customers")
