@@ -251,7 +251,8 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Webhooks (apps.events; docs/webhooks.md).
-# Private, loopback and link-local URLs are refused unless this is on (local development, tests).
+# Loopback, RFC 1918 and unique-local URLs are refused unless this is on (local development,
+# tests); link-local and cloud metadata addresses are refused whatever it says (apps/events/ssrf.py).
 WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)
 WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "30"))
 # Seconds before attempt 1, 2, 3...: the contract's schedule; a random extra delay of up to
