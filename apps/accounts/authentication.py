@@ -4,7 +4,11 @@ Header forms, in this order (API contract, "Authentication"):
 `Authorization: Bearer <api key | JWT | user token>`, `Authorization: Token <key>`,
 `Authorization: <key>`, `X-API-Key: <key>`, `api_key: <key>`; then the admin secret
 (`X-Stateset-Admin-Secret` / `X-Hasura-Admin-Secret` with `X-Account-Id` / `X-Hasura-Org-Id`);
-then a logged-in staff session (browsable API).
+then the `api_key` query parameter; then a logged-in staff session (browsable API).
+
+The query parameter is the least safe form (URLs end up in proxy logs and browser history); it
+exists because runserver and gunicorn drop header names with underscores, so `api_key: <key>`
+never arrives behind them. Only the credential's id is ever stored, never the parameter.
 """
 
 import hmac
@@ -14,6 +18,7 @@ import jwt
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Q
+from django.http import QueryDict
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication, CSRFCheck
 
@@ -23,6 +28,7 @@ from apps.core.prepared import PreparedValues
 
 from .models import APIKey, AuthToken, Membership, Organization, hash_secret
 
+CREDENTIAL_QUERY_PARAM = "api_key"
 API_KEY_PREFIXES = ("sk_live_", "sk_test_", "rk_live_", "rk_test_", "pk_live_", "pk_test_")
 USER_TOKEN_PREFIX = "sst_"
 LAST_USED_RESOLUTION_SECONDS = 60
@@ -37,6 +43,15 @@ def credential_from_headers(meta):
             return rest.strip()
         return authorization
     return (meta.get("HTTP_X_API_KEY") or meta.get("HTTP_API_KEY") or "").strip()
+
+
+def credential_from_query(meta):
+    """The `api_key` query parameter, or ''. Read from the query string itself: a GET's JSON body
+    may stand in for its query parameters, but it never carries a credential."""
+    query = meta.get("QUERY_STRING", "")
+    if CREDENTIAL_QUERY_PARAM not in query:
+        return ""
+    return (QueryDict(query).get(CREDENTIAL_QUERY_PARAM) or "").strip()
 
 
 def organization_by_reference(reference):
@@ -207,21 +222,29 @@ def actor_from_admin_secret(meta):
     return Actor(organization=organization, role="admin", credential_type="admin_secret", credential_id="admin_secret")
 
 
+def _session_organization(memberships, reference):
+    """The membership and the organization X-Account-Id names among the user's organizations and
+    their sandbox twins (without the header: the first live one)."""
+    for membership in memberships:
+        live = membership.organization
+        if not reference:
+            return membership, live
+        for organization in (live, getattr(live, "sandbox", None)):
+            if organization is not None and reference in (organization.id, organization.slug):
+                return membership, organization
+    return None, None
+
+
 def actor_from_session(request):
     user = getattr(request._request, "user", None)
     if user is None or not user.is_authenticated:
         return None
     memberships = Membership.objects.select_related("organization", "organization__sandbox").filter(user=user)
-    reference = request.META.get("HTTP_X_ACCOUNT_ID", "")
-    membership = None
-    for candidate in memberships:
-        if not reference or reference in (candidate.organization.id, candidate.organization.slug):
-            membership = candidate
-            break
+    membership, organization = _session_organization(memberships, request.META.get("HTTP_X_ACCOUNT_ID", ""))
     if membership is None:
         return None
     return Actor(
-        organization=membership.organization,
+        organization=organization,
         role=membership.role,
         credential_type="session",
         credential_id=f"session:{user.pk}",
@@ -234,7 +257,10 @@ class StatesetAuthentication(BaseAuthentication):
 
     def authenticate(self, request):
         meta = request.META
+        admin_secret = meta.get("HTTP_X_STATESET_ADMIN_SECRET") or meta.get("HTTP_X_HASURA_ADMIN_SECRET")
         credential = credential_from_headers(meta)
+        if not credential and not admin_secret:
+            credential = credential_from_query(meta)
         user = None
         if credential:
             if credential.startswith(API_KEY_PREFIXES):
@@ -245,19 +271,17 @@ class StatesetAuthentication(BaseAuthentication):
                 actor = actor_from_jwt(credential, meta.get("HTTP_X_HASURA_ROLE", ""))
             else:
                 raise AuthenticationFailed("Invalid API key provided.", code="INVALID_API_KEY")
+        elif admin_secret:
+            configured = settings.STATESET_ADMIN_SECRET
+            if not configured or not hmac.compare_digest(admin_secret.encode(), configured.encode()):
+                raise AuthenticationFailed("Invalid admin secret.", code="INVALID_API_KEY")
+            actor = actor_from_admin_secret(meta)
         else:
-            admin_secret = meta.get("HTTP_X_STATESET_ADMIN_SECRET") or meta.get("HTTP_X_HASURA_ADMIN_SECRET")
-            if admin_secret:
-                configured = settings.STATESET_ADMIN_SECRET
-                if not configured or not hmac.compare_digest(admin_secret.encode(), configured.encode()):
-                    raise AuthenticationFailed("Invalid admin secret.", code="INVALID_API_KEY")
-                actor = actor_from_admin_secret(meta)
-            else:
-                actor = actor_from_session(request)
-                if actor is None:
-                    return None
-                self._enforce_csrf(request)
-                user = request._request.user
+            actor = actor_from_session(request)
+            if actor is None:
+                return None
+            self._enforce_csrf(request)
+            user = request._request.user
         actor = actor.with_request(request)
         return (user or _CredentialUser(actor), actor)
 

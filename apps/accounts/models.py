@@ -6,6 +6,7 @@ from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 
 from apps.core.ids import new_id
+from apps.core.models import ModeMarkedIdModel
 
 
 def new_organization_id():
@@ -124,7 +125,7 @@ class Membership(models.Model):
         return f"{self.user} @ {self.organization} ({self.role})"
 
 
-class APIKey(models.Model):
+class APIKey(ModeMarkedIdModel):
     class Kind(models.TextChoices):
         SECRET = "secret"
         RESTRICTED = "restricted"
@@ -167,6 +168,9 @@ class APIKey(models.Model):
     def livemode(self):
         return self.mode == self.Mode.LIVE
 
+    def id_livemode(self):
+        return self.livemode
+
 
 class AuthToken(models.Model):
     """A short-lived, revocable token for one staff user (`POST /v1/auth/token`)."""
@@ -184,7 +188,7 @@ class AuthToken(models.Model):
         return f"token {self.id} for {self.user}"
 
 
-class AuditLog(models.Model):
+class AuditLog(ModeMarkedIdModel):
     """One row per write: who (user or key), through which credential, from where, what changed."""
 
     id = models.CharField(primary_key=True, max_length=40, default=new_audit_id, editable=False)

@@ -53,6 +53,8 @@ class APIKeySerializer(ResourceSerializer):
             "created_at",
         ]
         read_only_fields = ["id", "redacted", "livemode", "expires_at", "revoked_at", "last_used_at", "created_at"]
+        # Omitted, a key is of the mode of the credential that creates it.
+        extra_kwargs = {"mode": {"required": False}}
 
 
 class TokenRequestSerializer(serializers.Serializer):

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from apps.core.errors import AlreadyExists, AuthenticationFailed, PermissionDenied, ValidationFailed
+from apps.core.errors import AlreadyExists, AuthenticationFailed, NotFound, PermissionDenied, ValidationFailed
 from apps.core.jsonutil import to_jsonable
 
 from .models import APIKey, AuditLog, AuthToken, Membership, Organization, Plan, Role, User, hash_secret
@@ -125,13 +125,45 @@ def _staff_invitation_send(user_id, organization_id, role):
     get_adapter().send_staff_invitation_mail(user=user, organization=organization, role=role)
 
 
+def _mode_of(organization):
+    return APIKey.Mode.LIVE.value if organization.livemode else APIKey.Mode.TEST.value
+
+
+def api_key_organization(key):
+    """The organization a key reaches: the live one, or its sandbox twin for a test key."""
+    return key.organization if key.livemode else key.organization.sandbox
+
+
+def api_key_list(*, actor):
+    """The keys `actor` may see: its organization's keys of its own mode only. Keys are stored on
+    the live organization, so scoping by organization alone would show a sandbox credential the
+    live keys."""
+    return APIKey.objects.filter(organization=actor.organization.live, mode=_mode_of(actor.organization))
+
+
+def _check_key_mode(actor, mode):
+    own = _mode_of(actor.organization)
+    if mode != own:
+        raise ValidationFailed(f"A {own}-mode credential can only manage {own}-mode keys.", param="mode")
+
+
 @transaction.atomic
-def api_key_create(*, organization, kind, mode, name="", scopes=(), expires_in_days=None, created_by=None, actor=None):
-    """Returns (key, secret). The secret is shown this once; only its hash is kept."""
+def api_key_create(
+    *, organization, kind, mode=None, name="", scopes=(), expires_in_days=None, created_by=None, actor=None
+):
+    """Returns (key, secret). The secret is shown this once; only its hash is kept.
+    With an actor, the key is of the actor's mode (the default) and never of the other one."""
+    if actor is not None:
+        if actor.organization.live.pk != organization.live.pk:
+            raise PermissionDenied("Keys can only be created for the credential's own organization.")
+        mode = mode or _mode_of(actor.organization)
+    mode = mode or _mode_of(organization)
     if kind not in APIKey.Kind.values:
         raise ValidationFailed(f"kind must be one of {', '.join(APIKey.Kind.values)}.", param="kind")
     if mode not in APIKey.Mode.values:
         raise ValidationFailed("mode must be live or test.", param="mode")
+    if actor is not None:
+        _check_key_mode(actor, mode)
     scopes = [s.strip() for s in scopes if s and s.strip()]
     if kind == APIKey.Kind.RESTRICTED and not scopes:
         raise ValidationFailed("A restricted key needs at least one scope (e.g. orders:read).", param="scopes")
@@ -171,6 +203,9 @@ def _key_snapshot(key):
 
 @transaction.atomic
 def api_key_revoke(*, key, actor=None):
+    if actor is not None and not api_key_list(actor=actor).filter(pk=key.pk).exists():
+        # Another organization's key, or one of the other mode: as if it did not exist.
+        raise NotFound(f"No such api_key: '{key.pk}'", param="id")
     before = _key_snapshot(key)
     APIKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     key.refresh_from_db()

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.http import HttpResponse
+from django.http import HttpResponse, QueryDict
 from django.utils import timezone
 
 from .errors import APIError, BadRequest, Conflict
@@ -30,11 +30,21 @@ class Replay(Exception):
         super().__init__("idempotent replay")
 
 
+def _query_without_credential(query):
+    """The query string minus an `api_key` credential: a key is no parameter of the request (its
+    id already scopes the record), and nothing derived from the secret is stored."""
+    if "api_key" not in query:
+        return query
+    params = QueryDict(query, mutable=True)
+    params.pop("api_key", None)
+    return params.urlencode()
+
+
 def request_fingerprint(request):
     digest = hashlib.sha256()
     digest.update(request.method.encode())
     digest.update(b"\0")
-    digest.update(request.META.get("QUERY_STRING", "").encode())
+    digest.update(_query_without_credential(request.META.get("QUERY_STRING", "")).encode())
     digest.update(b"\0")
     digest.update(request.body or b"")
     return digest.hexdigest()

@@ -1,21 +1,80 @@
 """Base models every tenant-owned resource inherits from."""
 
+from functools import cache
+
 from django.db import models
 
-from .ids import new_id
+from .ids import id_prefix, mark_test_mode, new_id
 
 
 def new_job_id():
     return new_id("job")
 
 
-class TenantQuerySet(models.QuerySet):
+@cache
+def _generated_id_prefix(model):
+    pk = model._meta.pk
+    return id_prefix(pk.default) if pk.has_default() else None
+
+
+def _attach_organizations(objs):
+    """Load the organizations the rows only know by id, in one query, so that marking a batch's
+    ids costs no query per row."""
+    field = objs[0]._meta.get_field("organization")
+    missing = {obj.organization_id for obj in objs if not field.is_cached(obj)}
+    if not missing:
+        return
+    organizations = field.related_model.objects.in_bulk(missing)
+    for obj in objs:
+        if not field.is_cached(obj):
+            obj.organization = organizations[obj.organization_id]
+
+
+class ModeMarkedQuerySet(models.QuerySet):
+    def bulk_create(self, objs, *args, **kwargs):
+        # bulk_create skips save(): mark the ids here too.
+        objs = list(objs)
+        if objs:
+            _attach_organizations(objs)
+            for obj in objs:
+                obj.mark_test_mode_id()
+        return super().bulk_create(objs, *args, **kwargs)
+
+
+class ModeMarkedIdModel(models.Model):
+    """A row whose generated id says its mode: a sandbox row's `cus_<ULID>` is saved as
+    `cus_test_<ULID>`. Only ids the model's default generated are rewritten, and only on insert."""
+
+    objects = ModeMarkedQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if self._state.adding:
+            self.mark_test_mode_id()
+        super().save(*args, **kwargs)
+
+    def id_livemode(self):
+        """The mode the id shows; API keys, always on the live organization, use their own."""
+        return self.organization.livemode
+
+    def mark_test_mode_id(self):
+        prefix = _generated_id_prefix(type(self))
+        if prefix is None or self.id_livemode():
+            return
+        marked = mark_test_mode(self.pk, prefix)
+        if len(marked) <= self._meta.pk.max_length:
+            self.pk = marked
+
+
+class TenantQuerySet(ModeMarkedQuerySet):
     def for_org(self, organization):
         """The only way in: rows of one organization (a live org or its sandbox twin)."""
         return self.filter(organization=organization)
 
 
-class TenantModel(models.Model):
+class TenantModel(ModeMarkedIdModel):
     """A row owned by one organization. The sandbox twin is a separate organization, so
     scoping by organization also separates live from test data."""
 

@@ -29,7 +29,9 @@ from .serializers import parse_expand, scoped_related_querysets
 
 SORT_PARAMS = frozenset({"sort", "order_by", "sort_by", "sort_order", "order_direction"})
 EXPAND_PARAMS = frozenset({"expand", "expand[]"})
-LIST_PARAMS = PAGINATION_PARAMS | SORT_PARAMS | EXPAND_PARAMS
+# A credential, not a filter: accepted wherever query parameters are checked.
+CREDENTIAL_PARAMS = frozenset({"api_key"})
+LIST_PARAMS = PAGINATION_PARAMS | SORT_PARAMS | EXPAND_PARAMS | CREDENTIAL_PARAMS
 
 
 class StatesetAPIView(APIView):
@@ -194,7 +196,7 @@ class ReadOnlyResourceViewSet(ViewSetMixin, StatesetAPIView):
 
     def check_query_params(self, allowed):
         for key in self.request.query_params.keys():
-            if key not in allowed:
+            if key not in allowed and key not in CREDENTIAL_PARAMS:
                 raise UnknownParameter(f"Received unknown parameter: {key}", param=key)
 
     def serialize(self, instance, status=http_status.HTTP_200_OK):

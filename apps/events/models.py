@@ -3,14 +3,14 @@
 from django.db import models
 
 from apps.core.ids import new_id
-from apps.core.models import TenantModel
+from apps.core.models import ModeMarkedIdModel, TenantModel
 
 
 def new_event_id():
     return new_id("evt")
 
 
-class Event(models.Model):
+class Event(ModeMarkedIdModel):
     id = models.CharField(primary_key=True, max_length=40, default=new_event_id, editable=False)
     organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
     type = models.CharField(max_length=100)
@@ -159,7 +159,7 @@ class WebhookDelivery(TenantModel):
         return f"{self.event_id} -> {self.endpoint_id}"
 
 
-class WebhookAttempt(models.Model):
+class WebhookAttempt(ModeMarkedIdModel):
     """One HTTP request of a delivery, kept for the delivery log."""
 
     id = models.CharField(primary_key=True, max_length=40, default=new_webhook_attempt_id, editable=False)

@@ -3,6 +3,7 @@ from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from apps.core import policy
 from apps.core.errors import UnknownParameter
 from apps.core.filters import CHOICE_OPS, DATE_OPS, ResourceFilterSet
 from apps.core.views import ReadOnlyResourceViewSet, StatesetAPIView
@@ -83,10 +84,8 @@ class APIKeyViewSet(ReadOnlyResourceViewSet):
     filterset_class = None
 
     def base_queryset(self, operation="read"):
-        from apps.core import policy
-
         policy.authorize(self.actor, self.policy_label, operation)
-        return self.get_queryset().filter(organization=self.actor.organization.live)
+        return services.api_key_list(actor=self.actor)
 
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
@@ -96,7 +95,7 @@ class APIKeyViewSet(ReadOnlyResourceViewSet):
         key, secret = services.api_key_create(
             organization=self.actor.organization,
             kind=values["kind"],
-            mode=values["mode"],
+            mode=values.get("mode"),
             name=values.get("name", ""),
             scopes=values.get("scopes") or [],
             expires_in_days=values.get("expires_in_days"),

@@ -24,6 +24,8 @@ class Command(BaseCommand):
         )
         if organization is None:
             raise CommandError(f"No live organization {reference!r}.")
+        # The actor acts in the key's mode: a test key is created (and audited) in the sandbox.
+        acting_in = organization if options["mode"] == APIKey.Mode.LIVE else organization.sandbox
         try:
             key, secret = api_key_create(
                 organization=organization,
@@ -32,7 +34,7 @@ class Command(BaseCommand):
                 name=options["name"],
                 scopes=options["scopes"].split(","),
                 expires_in_days=options["expires_in_days"],
-                actor=Actor.system(organization, "manage.py create_api_key"),
+                actor=Actor.system(acting_in, "manage.py create_api_key"),
             )
         except APIError as exc:
             raise CommandError(exc.message) from exc
