@@ -132,8 +132,11 @@ class StatesetAPIView(APIView):
         try:
             return super().dispatch(request, *args, **kwargs)
         finally:
-            # Only left open when finalizing itself failed: roll the work back.
-            self._close_idempotency_atomic(*sys.exc_info())
+            try:
+                # Only left open when finalizing itself failed: roll the work back.
+                self._close_idempotency_atomic(*sys.exc_info())
+            finally:
+                ratelimit.release(getattr(self, "request", None))
 
     def get_serializer_context(self):
         return {"request": self.request, "view": self, "actor": self.actor}
