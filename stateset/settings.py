@@ -192,7 +192,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "apps.core.schema.StatesetAutoSchema",
     "EXCEPTION_HANDLER": "apps.core.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_PAGINATION_CLASS": None,
@@ -214,12 +214,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "PREPROCESSING_HOOKS": ["apps.core.schema.canonical_endpoints_only"],
     "COMPONENT_SPLIT_REQUEST": True,
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "ApiKeyBearer": {"type": "http", "scheme": "bearer", "description": "sk_/rk_/pk_ API key or JWT"},
-        }
-    },
-    "SECURITY": [{"ApiKeyBearer": []}],
+    # The security scheme and each operation's requirement come from apps.core.schema (listing them
+    # here too would name ApiKeyBearer twice on every operation).
 }
 
 # Authentication secrets.

@@ -113,6 +113,12 @@ class StatesetAutoSchema(AutoSchema):
                 self.method = "PUT"
         return super()._get_request_body(direction)
 
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if schema and "$ref" not in schema and field.read_only and _shows_nullable_column(field):
+            schema["nullable"] = True
+        return schema
+
     # Resources ----------------------------------------------------------------------------
 
     def _describe_resource_operation(self, operation):
@@ -171,7 +177,8 @@ class StatesetAutoSchema(AutoSchema):
             {
                 "type": "object",
                 "properties": {
-                    "object": {"type": "string", "enum": ["list"]},
+                    # A pattern, not an enum: drf-spectacular would lift the enum into an "ObjectEnum".
+                    "object": {"type": "string", "pattern": "^list$", "example": "list"},
                     "url": {"type": "string"},
                     "data": {"type": "array", "items": component.ref},
                     "has_more": {"type": "boolean"},
@@ -244,7 +251,7 @@ class StatesetAutoSchema(AutoSchema):
         if not names:
             return []
         one = "(?:" + "|".join(names) + ")"
-        spec = {"type": "string", "pattern": f"^{one}(?:,{one})*$"}
+        spec = {"type": "string", "pattern": f"^(?:{one}(?:,{one})*)?$"}
         return [
             _query("expand", spec, "Comma-separated fields to expand (dotted paths nest, depth at most 4)."),
             {
@@ -335,6 +342,18 @@ OP_NOTES = {
 
 def _query(name, schema, description):
     return {"in": "query", "name": name, "schema": schema, "description": description}
+
+
+def _shows_nullable_column(field):
+    """A read-only field that shows a nullable column as it is (e.g. a renamed timestamp) shows null."""
+    model = getattr(getattr(field.parent, "Meta", None), "model", None)
+    if model is None or not isinstance(field.source, str) or "." in field.source:
+        return False
+    try:
+        column = model._meta.get_field(field.source)
+    except Exception:  # not a model field: a property or a method
+        return False
+    return column.concrete and column.null
 
 
 def _filter_value_schema(model_field, op):
