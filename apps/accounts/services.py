@@ -89,8 +89,9 @@ def staff_user_invite(*, organization, email, role=Role.USER, actor):
     password) if needed, and emails them once the transaction commits. Inviting someone again
     updates their role; the email goes out again (with a fresh link while no password is set)."""
     organization = organization.live
-    if actor.role != "admin" or actor.organization.live.pk != organization.pk:
-        raise PermissionDenied("Only an admin of the organization can invite staff.")
+    if actor.role != "admin" or actor.organization.pk != organization.pk:
+        # Members belong to the live organization: a sandbox credential never changes them.
+        raise PermissionDenied("Only an admin of the organization, in live mode, can invite staff.")
     if role not in Role.values:
         raise ValidationFailed(f"role must be one of {', '.join(Role.values)}.", param="role")
     email = (email or "").strip().lower()

@@ -140,3 +140,14 @@ def test_a_superuser_can_invite_into_any_organization(client, other_organization
     assert response.status_code == 302
     assert Membership.objects.get(user__email="g@globex.test").organization == other_organization
     assert len(mail.outbox) == 1
+
+
+def test_a_sandbox_admin_cannot_invite_into_the_live_organization(organization, org_admin):
+    sandbox_admin = Actor(
+        organization=organization.sandbox, role="admin", credential_type="api_key", credential_id="key_test_x"
+    )
+    with pytest.raises(PermissionDenied):
+        staff_user_invite(organization=organization, email="x@acme.test", actor=sandbox_admin)
+    with pytest.raises(PermissionDenied):
+        staff_user_invite(organization=organization.sandbox, email="x@acme.test", actor=sandbox_admin)
+    assert not User.objects.filter(email="x@acme.test").exists() and not mail.outbox
