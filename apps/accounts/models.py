@@ -91,6 +91,8 @@ class Organization(models.Model):
     # Enterprise plans set their own limits; empty means "the plan's default".
     rate_limit_per_minute = models.PositiveIntegerField(null=True, blank=True)
     rate_limit_per_day = models.PositiveIntegerField(null=True, blank=True)
+    rate_limit_per_second = models.PositiveIntegerField(null=True, blank=True)
+    concurrent_requests_limit = models.PositiveIntegerField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

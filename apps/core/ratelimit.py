@@ -40,7 +40,7 @@ class Limits(NamedTuple):
 
 
 # API contract, "Rate limits", and seed 001, "API Limits & Quotas". Enterprise is "custom" there:
-# these are its defaults, and its minute and day limits can be set per organization.
+# these are its defaults. Any organization's four limits can be set on the organization itself.
 PLAN_LIMITS = {
     "free": Limits(60, 1_000, 100, 10),
     "starter": Limits(100, 10_000, 200, 25),
@@ -61,6 +61,8 @@ def limits_for(organization):
     return limits._replace(
         per_minute=organization.rate_limit_per_minute or limits.per_minute,
         per_day=organization.rate_limit_per_day or limits.per_day,
+        per_second=organization.rate_limit_per_second or limits.per_second,
+        concurrent=organization.concurrent_requests_limit or limits.concurrent,
     )
 
 

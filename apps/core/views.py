@@ -24,6 +24,7 @@ from .context import Actor
 from .errors import APIError, BadRequest, NotFound, UnknownParameter, ValidationFailed
 from .filters import apply_filters, normalize_filter_params, parse_sort, search_condition
 from .pagination import PAGINATION_PARAMS, paginate, sort_columns
+from .parsers import check_query_params
 from .rows import cached_plan
 from .serializers import parse_expand, scoped_related_querysets
 
@@ -84,6 +85,7 @@ class StatesetAPIView(APIView):
         actor = request.auth if isinstance(request.auth, Actor) else None
         organization = actor.organization if actor else None
         request._rate_limit_headers = ratelimit.check(request, actor, organization)
+        check_query_params(request.query_params)
         self.check_permissions(request)
         self._idempotency_record = None
         if actor is not None:
@@ -180,7 +182,8 @@ class ReadOnlyResourceViewSet(ViewSetMixin, StatesetAPIView):
         obj = self.base_queryset(operation).filter(pk=self.kwargs["pk"]).first()
         if obj is None:
             raise NotFound(
-                f"No such {self.serializer_class.object_name or 'object'}: '{self.kwargs['pk']}'", param="id"
+                f"No such {getattr(self.serializer_class, 'object_name', None) or 'object'}: '{self.kwargs['pk']}'",
+                param="id",
             )
         return obj
 
@@ -330,7 +333,9 @@ class ResourceViewSet(ReadOnlyResourceViewSet):
             )
             from .jobs import JobSerializer
 
-            return Response(JobSerializer(job).data, status=http_status.HTTP_202_ACCEPTED)
+            return Response(
+                JobSerializer(job, context=self.get_serializer_context()).data, status=http_status.HTTP_202_ACCEPTED
+            )
         created = self.batch_create(items)
         return Response(
             {

@@ -143,3 +143,14 @@ def test_refused_for_burst_holds_no_slot(monkeypatch, clock, api_client, organiz
     hold_slots(organization, 1, started=time.monotonic())
     assert api_client.get("/v1/customers").status_code == 429
     assert held_slots(organization) == 1
+
+
+def test_an_organizations_own_burst_and_concurrency_limits_replace_the_plans(organization):
+    from apps.accounts.models import Organization
+    from apps.core.ratelimit import PLAN_LIMITS, limits_for
+
+    Organization.objects.filter(pk=organization.pk).update(rate_limit_per_second=7, concurrent_requests_limit=3)
+    organization.refresh_from_db()
+    limits = limits_for(organization.sandbox)
+    assert (limits.per_second, limits.concurrent) == (7, 3)
+    assert limits.per_minute == PLAN_LIMITS[organization.plan].per_minute
