@@ -37,5 +37,11 @@ beat: install
 bench: install
 	$(PY) bench/customers_list.py
 
+# Contract check: the real server (fresh database, two organizations) against its own OpenAPI
+# document with schemathesis, then a cross-tenant check; see tests/contract/run_schemathesis.py.
+.PHONY: contract
+contract: install
+	$(PY) tests/contract/run_schemathesis.py $(CONTRACT_ARGS)
+
 clean:
 	rm -rf $(VENV) db.sqlite3
