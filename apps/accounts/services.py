@@ -136,16 +136,17 @@ def api_key_organization(key):
 
 
 def api_key_list(*, actor):
-    """The keys `actor` may see: its organization's keys of its own mode only. Keys are stored on
-    the live organization, so scoping by organization alone would show a sandbox credential the
-    live keys."""
-    return APIKey.objects.filter(organization=actor.organization.live, mode=_mode_of(actor.organization))
+    """The keys `actor` may see. Keys are stored on the live organization, so scoping by
+    organization alone would show a sandbox credential the live keys: a test-mode credential sees
+    test keys only. A live credential administers the whole account, sandbox keys included (the
+    way an operator gets test keys)."""
+    keys = APIKey.objects.filter(organization=actor.organization.live)
+    return keys if actor.organization.livemode else keys.filter(mode=APIKey.Mode.TEST)
 
 
 def _check_key_mode(actor, mode):
-    own = _mode_of(actor.organization)
-    if mode != own:
-        raise ValidationFailed(f"A {own}-mode credential can only manage {own}-mode keys.", param="mode")
+    if not actor.organization.livemode and mode != APIKey.Mode.TEST:
+        raise ValidationFailed("A test-mode credential can only manage test-mode keys.", param="mode")
 
 
 @transaction.atomic

@@ -76,12 +76,19 @@ class AuditLogViewSet(ReadOnlyResourceViewSet):
     search_fields = ("action", "object_id", "actor_id")
 
 
+class APIKeyFilterSet(ResourceFilterSet):
+    class Meta:
+        model = APIKey
+        fields = {"kind": CHOICE_OPS, "mode": CHOICE_OPS, "created_at": DATE_OPS}
+
+
 class APIKeyViewSet(ReadOnlyResourceViewSet):
-    """API keys of the organization (admins): list, create (the secret is shown once), revoke."""
+    """API keys of the organization (admins): list, create (the secret is shown once), revoke.
+    A live credential sees and manages the keys of both modes; a test credential test keys only."""
 
     queryset = APIKey.objects.all()
     serializer_class = APIKeySerializer
-    filterset_class = None
+    filterset_class = APIKeyFilterSet
 
     def base_queryset(self, operation="read"):
         policy.authorize(self.actor, self.policy_label, operation)

@@ -307,10 +307,10 @@ def test_audit_logs_are_private_to_the_organization(api_client, other_client):
 
 
 def test_admin_manages_keys_over_the_api(api_client, client, organization, other_client):
-    response = api_client.post("/v1/api_keys", {"kind": "restricted", "mode": "live", "scopes": ["customers:read"]})
+    response = api_client.post("/v1/api_keys", {"kind": "restricted", "mode": "test", "scopes": ["customers:read"]})
     assert response.status_code == 201, response.content
     body = response.json()
-    assert body["secret"].startswith("rk_live_") and body["redacted"].endswith(body["secret"][-4:])
+    assert body["secret"].startswith("rk_test_") and body["redacted"].endswith(body["secret"][-4:])
     listed = api_client.get("/v1/api_keys").json()["data"]
     assert all("secret" not in row for row in listed) and len(listed) == 2
     assert other_client.post(f"/v1/api_keys/{body['id']}/revoke").status_code == 404

@@ -127,18 +127,25 @@ def test_a_key_made_without_mode_is_of_the_credentials_mode(api_client, sandbox_
     assert audit.action == "api_key.created" and audit.organization.livemode is False
 
 
-def test_live_key_cannot_create_a_test_key(api_client, organization):
+def test_live_key_administers_test_keys_too(api_client, sandbox_client, organization):
     response = api_client.post("/v1/api_keys", {"kind": "secret", "mode": "test"})
-    assert response.status_code == 422 and response.json()["param"] == "mode"
-    assert not APIKey.objects.filter(mode="test").exists()
+    assert response.status_code == 201, response.content
+    made = response.json()
+    assert made["secret"].startswith("sk_test_") and made["id"].startswith("key_test_")
+    assert api_client.as_key(made["secret"]).get("/v1/customers").json()["data"] == []
+    assert {row["mode"] for row in api_client.get("/v1/api_keys").json()["data"]} == {"live", "test"}
+    assert [row["mode"] for row in api_client.get("/v1/api_keys", {"mode": "test"}).json()["data"]] == ["test"] * 2
+    assert api_client.post(f"/v1/api_keys/{made['id']}/revoke").json()["revoked_at"] is not None
+    assert api_client.as_key(made["secret"]).get("/v1/customers").status_code == 401
 
 
-def test_key_lists_show_only_the_credentials_mode(api_client, sandbox_client, organization):
+def test_key_lists_of_a_test_credential_show_test_keys_only(api_client, sandbox_client, organization):
     live_ids = {row["id"] for row in api_client.get("/v1/api_keys").json()["data"]}
     test_ids = {row["id"] for row in sandbox_client.get("/v1/api_keys").json()["data"]}
-    assert live_ids == live_key_ids(organization)
+    assert live_ids == set(APIKey.objects.filter(organization=organization).values_list("pk", flat=True))
     assert test_ids == set(APIKey.objects.filter(mode="test").values_list("pk", flat=True))
-    assert live_ids and test_ids and not live_ids & test_ids
+    assert test_ids and live_ids - test_ids == live_key_ids(organization)
+    assert sandbox_client.get("/v1/api_keys", {"mode": "live"}).json()["data"] == []
 
 
 def test_test_key_cannot_revoke_or_delete_a_live_key(sandbox_client, api_client, organization, secret_key):
@@ -149,13 +156,6 @@ def test_test_key_cannot_revoke_or_delete_a_live_key(sandbox_client, api_client,
     live_key.refresh_from_db()
     assert live_key.revoked_at is None
     assert api_client.get("/v1/customers").status_code == 200
-
-
-def test_live_key_cannot_revoke_a_test_key(api_client, sandbox_client, organization):
-    test_key = APIKey.objects.get(organization=organization, mode="test")
-    assert api_client.post(f"/v1/api_keys/{test_key.pk}/revoke").status_code == 404
-    assert api_client.delete(f"/v1/api_keys/{test_key.pk}").status_code == 404
-    assert sandbox_client.get("/v1/customers").status_code == 200
 
 
 def test_test_key_manages_test_keys(sandbox_client):
@@ -197,7 +197,7 @@ def test_live_key_sees_nothing_of_test_mode(api_client, sandbox_client, organiza
     event = Event.objects.filter(organization=organization.sandbox).first()
     for path in ("/v1/customers", "/v1/audit_logs", "/v1/events", "/v1/webhooks", "/v1/webhook_deliveries"):
         assert api_client.get(path).json()["data"] == [], path
-    assert all(row["mode"] == "live" for row in api_client.get("/v1/api_keys").json()["data"])
+    assert all(row["mode"] == "live" for row in api_client.get("/v1/api_keys", {"mode": "live"}).json()["data"])
     for path in (f"/v1/events/{event.pk}", f"/v1/webhooks/{endpoint['id']}", f"/v1/webhook_deliveries/{delivery.pk}"):
         assert api_client.get(path).status_code == 404, path
     assert api_client.post(f"/v1/webhook_deliveries/{delivery.pk}/retry").status_code == 404
@@ -239,7 +239,7 @@ def test_jwt_naming_the_sandbox_sees_and_changes_nothing_of_live(api_client, org
         assert_changes_nothing_of_live(sandbox, organization, live_objects)
     live = api_client.as_key(make_jwt(organization.id))
     assert live.get(f"/v1/api_keys/{live_objects['key']}").status_code == 200
-    assert all(row["mode"] == "live" for row in live.get("/v1/api_keys").json()["data"])
+    assert {row["mode"] for row in live.get("/v1/api_keys").json()["data"]} == {"live", "test"}
 
 
 def test_staff_token_for_the_sandbox_never_reaches_live(client, api_client, organization, live_objects):
