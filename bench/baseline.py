@@ -62,9 +62,7 @@ def _page_sql():
     customers = Customer._meta.db_table
     addresses = CustomerAddress._meta.db_table
     organizations = Organization._meta.db_table
-    address_object = (
-        f"json_build_object('object', 'address', {_pairs('a', ADDRESS_FIELDS)}, 'livemode', o.livemode)"
-    )
+    address_object = f"json_build_object('object', 'address', {_pairs('a', ADDRESS_FIELDS)}, 'livemode', o.livemode)"
 
     def default_address(flag):
         return (
@@ -73,25 +71,23 @@ def _page_sql():
         )
 
     customer_object = f"""json_build_object(
-        'object', 'customer', {_pairs('c', CUSTOMER_FIELDS)},
-        'activation_date', {_timestamp('c.activation_date')},
-        'timestamp', {_timestamp('c.timestamp')},
+        'object', 'customer', {_pairs("c", CUSTOMER_FIELDS)},
+        'activation_date', {_timestamp("c.activation_date")},
+        'timestamp', {_timestamp("c.timestamp")},
         'status', c.status, 'accepts_marketing', c.accepts_marketing,
         'metadata', c.metadata, 'tags', c.tags,
         'addresses', COALESCE((SELECT json_agg({address_object} ORDER BY a.created_at, a.id)
                                FROM {addresses} a WHERE a.customer_id = c.id), '[]'::json),
-        'default_shipping_address', {default_address('is_default_shipping')},
-        'default_billing_address', {default_address('is_default_billing')},
-        'created_at', {_timestamp('c.created_at')},
-        'updated_at', {_timestamp('c.updated_at')},
+        'default_shipping_address', {default_address("is_default_shipping")},
+        'default_billing_address', {default_address("is_default_billing")},
+        'created_at', {_timestamp("c.created_at")},
+        'updated_at', {_timestamp("c.updated_at")},
         'livemode', o.livemode)"""
     cursor_json = (
         f"'{{\"v\":[' || to_json({_timestamp('last.created_at')}) || ',' || to_json(last.id) "
-        f"|| '],\"s\":\"-created_at,-pk\"}}'"
+        f'|| \'],"s":"-created_at,-pk"}}\''
     )
-    next_cursor = (
-        f"rtrim(translate(encode(convert_to({cursor_json}, 'UTF8'), 'base64'), '+/' || chr(10), '-_'), '=')"
-    )
+    next_cursor = f"rtrim(translate(encode(convert_to({cursor_json}, 'UTF8'), 'base64'), '+/' || chr(10), '-_'), '=')"
     return f"""
         WITH candidates AS (
             SELECT c.*, row_number() OVER (ORDER BY c.created_at DESC, c.id DESC) AS position

@@ -120,9 +120,7 @@ def prepare_data():
     if missing > 0:
         seed_customers(organization, missing, Customer, CustomerAddress, timezone)
     actor = Actor.system(organization, "bench")
-    _key, secret = api_key_create(
-        organization=organization, kind="secret", mode="live", name="bench", actor=actor
-    )
+    _key, secret = api_key_create(organization=organization, kind="secret", mode="live", name="bench", actor=actor)
     from django.db import connections
 
     connections.close_all()

@@ -30,11 +30,16 @@ class AuditLogSerializer(ResourceSerializer):
         read_only_fields = fields
 
 
+# Scopes a restricted key may carry: one per resource and verb, with room to spare.
+MAX_SCOPES = 100
+
+
 class APIKeySerializer(ResourceSerializer):
     object_name = "api_key"
     redacted = serializers.CharField(read_only=True)
     livemode = serializers.BooleanField(read_only=True)
     expires_in_days = serializers.IntegerField(write_only=True, required=False, min_value=1)
+    scopes = serializers.ListField(child=serializers.CharField(max_length=100), required=False, max_length=MAX_SCOPES)
 
     class Meta:
         model = APIKey

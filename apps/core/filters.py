@@ -6,8 +6,10 @@ operators. Each filter is accepted in three spellings: `status=x` / `status_eq=x
 between is_null. Only declared fields filter; any other parameter is a 400 `parameter_unknown`.
 """
 
+import re
+
 import django_filters
-from django.db.models import BooleanField, Q
+from django.db.models import BooleanField, IntegerField, Q
 
 from .errors import InvalidFieldFormat, UnknownParameter
 
@@ -104,29 +106,40 @@ def _checked_value(key, target, value, model):
     """What django-filter would silently drop is a 400 naming the parameter: a boolean that is
     not true/false, an empty list, a range that is not two values."""
     field, _, op = target.rpartition("__")
-    if op == "is_null" or (op in ("eq", "ne", "neq") and _is_boolean(model, field)):
+    model_field = _model_field(model, field)
+    if not value.strip():
+        raise InvalidFieldFormat(f"{key} is empty.", param=key)
+    if op == "is_null" or (op in ("eq", "ne", "neq") and isinstance(model_field, BooleanField)):
         lowered = value.strip().lower()
         if lowered not in ("true", "false"):
             raise InvalidFieldFormat(f"{key} must be true or false.", param=key)
         return lowered
+    items = [value]
     if op in ("in", "nin"):
         items = [item.strip() for item in value.split(",")]
-        if not value.strip() or not all(items):
+        if not all(items):
             raise InvalidFieldFormat(f"{key} needs a comma-separated list of values.", param=key)
     if op == "between":
         items = [item.strip() for item in value.split(",")]
         if len(items) != 2 or not all(items):
             raise InvalidFieldFormat(f"{key} needs two comma-separated values: low,high.", param=key)
+    if isinstance(model_field, IntegerField) and op not in ("like", "ilike"):
+        # django-filter reads integers as decimals: `0.5` would pass and match nothing.
+        if not all(_INTEGER.fullmatch(item.strip()) for item in items):
+            raise InvalidFieldFormat(f"{key} takes whole numbers.", param=key)
     return value
 
 
-def _is_boolean(model, field):
+_INTEGER = re.compile(r"[-+]?[0-9]{1,18}")
+
+
+def _model_field(model, field):
     if model is None:
-        return False
+        return None
     try:
-        return isinstance(django_filters.utils.get_model_field(model, field), BooleanField)
+        return django_filters.utils.get_model_field(model, field)
     except Exception:  # noqa: BLE001 - a declared filter without a model field
-        return False
+        return None
 
 
 def _resolve(key, declared):

@@ -62,7 +62,10 @@ class HeaderCheckMiddleware:
                 if name.startswith("HTTP_") and isinstance(value, str) and has_forbidden_characters(value):
                     header = name[5:].replace("_", "-").title()
                     return error_response(
-                        request, 400, "INVALID_FIELD_FORMAT", f"The {header} header contains a NUL character.",
+                        request,
+                        400,
+                        "INVALID_FIELD_FORMAT",
+                        f"The {header} header contains a NUL character.",
                         param=header,
                     )
         return self.get_response(request)

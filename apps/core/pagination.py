@@ -55,12 +55,12 @@ def _bool_param(params, name):
 
 def _check_exclusive(params):
     """Parameters that choose the page in different ways cannot be combined."""
-    given = [name for name in ("cursor", "starting_after", "ending_before", "offset", "page") if name in params]
-    if len(given) > 1:
-        raise InvalidFieldFormat(f"{given[0]} and {given[1]} cannot be used together.", param=given[1])
     for name in ("cursor", "starting_after", "ending_before"):
         if name in params and not params[name]:
             raise InvalidFieldFormat(f"{name} is empty.", param=name)
+    given = [name for name in ("cursor", "starting_after", "ending_before", "offset", "page") if name in params]
+    if len(given) > 1:
+        raise InvalidFieldFormat(f"{given[0]} and {given[1]} cannot be used together.", param=given[1])
 
 
 def _encode_cursor(values, sort_key):

@@ -357,15 +357,19 @@ def _shows_nullable_column(field):
 
 
 def _filter_value_schema(model_field, op):
+    """A filter's value: never empty (an empty value is a 400, not "no filter")."""
     if op == "is_null":
         return {"type": "boolean"}
     if op in ("in", "nin"):
-        return {"type": "string", "minLength": 1}
+        return {"type": "string", "pattern": "^[^,]+(,[^,]+)*$"}
     if op == "between":
         return {"type": "string", "pattern": "^[^,]+,[^,]+$"}
     if op in ("like", "ilike"):
-        return {"type": "string"}
-    return _field_value_schema(model_field)
+        return {"type": "string", "minLength": 1}
+    schema = _field_value_schema(model_field)
+    if schema.get("type") == "string" and "enum" not in schema:
+        schema["minLength"] = 1
+    return schema
 
 
 def _field_value_schema(model_field):

@@ -14,6 +14,7 @@ import re
 
 from django.db import models
 from django.utils.module_loading import import_string
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .errors import InvalidFieldFormat, UnknownParameter
@@ -90,6 +91,21 @@ def parse_expand(params):
     return tree
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "maxProperties": METADATA_MAX_KEYS,
+        "additionalProperties": {
+            "oneOf": [
+                {"type": "string", "maxLength": METADATA_VALUE_MAX_LENGTH, "nullable": True},
+                {"type": "number"},
+                {"type": "boolean"},
+            ],
+        },
+        "description": "Up to 50 keys of at most 40 characters; values are strings of at most 500 "
+        "characters, numbers, booleans or null.",
+    }
+)
 class MetadataField(serializers.JSONField):
     """Stripe's metadata: an object of at most 50 keys of at most 40 characters, each value a
     string of at most 500 characters, a number, a boolean or null."""
@@ -118,6 +134,14 @@ class MetadataField(serializers.JSONField):
         raise serializers.ValidationError(message, code="invalid")
 
 
+@extend_schema_field(
+    {
+        "type": "array",
+        "maxItems": TAGS_MAX_COUNT,
+        "items": {"type": "string", "maxLength": TAG_MAX_LENGTH},
+        "description": "Up to 50 tags of at most 64 characters; stored trimmed, unique and sorted.",
+    }
+)
 class TagsField(serializers.JSONField):
     """A list of at most 50 tags of at most 64 characters; stored trimmed, unique and sorted."""
 
@@ -253,7 +277,53 @@ class ResourceSerializer(serializers.ModelSerializer):
                     raise UnknownParameter(f"{key} is set by the server and cannot be written.", param=key)
                 raise UnknownParameter(f"Received unknown parameter: {key}", param=key)
             normalized[name] = value
+        _check_json_types(self.fields, normalized)
         return super().to_internal_value(normalized)
+
+
+# The JSON types each kind of field takes. DRF coerces (`0` into "0" or False, "5" into 5); the
+# API takes what its schema says and no more, so a client's type mistake is an error, not a guess.
+_JSON_TYPES = (
+    (serializers.BooleanField, (bool,), "a boolean"),
+    (serializers.IntegerField, (int,), "an integer"),
+    (serializers.FloatField, (int, float), "a number"),
+    # Money is a decimal string; a JSON integer is exact too.
+    (serializers.DecimalField, (str, int), "a decimal string"),
+    (serializers.CharField, (str,), "a string"),
+    (serializers.ChoiceField, (str,), "a string"),
+    (serializers.DateTimeField, (str,), "an ISO 8601 date-time string"),
+    (serializers.DateField, (str,), "an ISO 8601 date string"),
+    (serializers.ListField, (list,), "a list"),
+)
+
+
+def _check_json_types(fields, data):
+    errors = {}
+    for name, value in data.items():
+        field = fields.get(name)
+        message = None if field is None else _type_error(field, value)
+        if message:
+            errors[name] = [serializers.ErrorDetail(message, code="invalid")]
+    if errors:
+        raise serializers.ValidationError(errors)
+
+
+def _type_error(field, value):
+    """What is wrong with the JSON type of `value` for `field`, or None. Null is left to the
+    field's own rule (allow_null); nested serializers check their own fields."""
+    if value is None:
+        return None
+    for field_class, types, described in _JSON_TYPES:
+        if isinstance(field, field_class):
+            if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
+                return f"Expected {described}."
+            if isinstance(field, serializers.ListField):
+                for index, item in enumerate(value):
+                    message = _type_error(field.child, item)
+                    if message:
+                        return f"Item {index}: {message}"
+            return None
+    return None
 
 
 def scoped_related_querysets(serializer, organization):

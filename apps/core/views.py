@@ -287,6 +287,8 @@ class ResourceViewSet(ReadOnlyResourceViewSet):
 
     def request_data(self):
         data = self.request.data
+        if data is None:  # a body of JSON `null`; no body at all reads as an empty object
+            raise BadRequest("The request body must be a JSON object, not null.")
         if hasattr(data, "dict"):
             data = data.dict()
         return data
@@ -324,7 +326,14 @@ class ResourceViewSet(ReadOnlyResourceViewSet):
         from .jobs import batch_create_job_start
 
         body = self.request_data()
-        items = body.get("items", body.get("data")) if isinstance(body, dict) else body
+        items = body
+        if isinstance(body, dict):
+            for key in body:
+                if key not in ("items", "data"):
+                    raise UnknownParameter(f"Received unknown parameter: {key}", param=key)
+            if len(body) > 1:
+                raise BadRequest("Send the batch as `items` or as `data`, not both.", param="data")
+            items = body.get("items", body.get("data"))
         if not isinstance(items, list) or not items:
             raise BadRequest("The batch body needs a non-empty list `items`.", param="items")
         if len(items) > settings.BATCH_SYNC_LIMIT:

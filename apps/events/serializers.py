@@ -29,7 +29,9 @@ class EventSerializer(ResourceSerializer):
 
 class WebhookEndpointSerializer(ResourceSerializer):
     object_name = "webhook_endpoint"
-    events = serializers.ListField(child=serializers.CharField(max_length=100), max_length=MAX_EVENT_TYPES)
+    events = serializers.ListField(
+        child=serializers.CharField(max_length=100), min_length=1, max_length=MAX_EVENT_TYPES
+    )
     secret_rotation_ends_at = serializers.DateTimeField(source="previous_secret_expires_at", read_only=True)
 
     class Meta:

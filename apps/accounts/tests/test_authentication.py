@@ -323,13 +323,21 @@ def test_rs256_jwt_with_a_configured_public_key(client, organization, settings, 
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    settings.STATESET_JWT_PUBLIC_KEY = private_key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    settings.STATESET_JWT_PUBLIC_KEY = (
+        private_key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     api_client.post("/v1/customers", {"email": "ours@x.com"})
-    claims = {"exp": int(time.time()) + 60, NAMESPACE: {
-        "x-hasura-user-id": "u1", "x-hasura-org-id": organization.slug, "x-hasura-default-role": "manager",
-        "x-hasura-allowed-roles": ["manager"]}}
+    claims = {
+        "exp": int(time.time()) + 60,
+        NAMESPACE: {
+            "x-hasura-user-id": "u1",
+            "x-hasura-org-id": organization.slug,
+            "x-hasura-default-role": "manager",
+            "x-hasura-allowed-roles": ["manager"],
+        },
+    }
     token = jwt.encode(claims, private_key, algorithm="RS256")
     response = client.get("/v1/customers", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert [c["email"] for c in response.json()["data"]] == ["ours@x.com"]

@@ -102,7 +102,9 @@ def test_malformed_json_body_on_a_get_is_400(client, secret_key):
         assert response.json()["type"] == "invalid_request_error"
     response = client.generic("GET", "/v1/customers", '{"query": "\\udfff"}', content_type="application/json", **auth)
     assert_error(response, 400, "INVALID_FIELD_FORMAT")
-    response = client.generic("GET", "/v1/customers/search", '{"query": "\\u0000"}', content_type="application/json", **auth)
+    response = client.generic(
+        "GET", "/v1/customers/search", '{"query": "\\u0000"}', content_type="application/json", **auth
+    )
     assert_error(response, 400, "INVALID_FIELD_FORMAT")
 
 
@@ -165,7 +167,9 @@ def test_forbidden_characters_in_every_kind_of_customer_field(api_client):
     customer = api_client.post("/v1/customers", {"email": "a@x.com"}).json()
     raw = json.dumps({"last_name": "\x00"})
     response = api_client.client.patch(
-        f"/v1/customers/{customer['id']}", raw, content_type="application/json",
+        f"/v1/customers/{customer['id']}",
+        raw,
+        content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {api_client.key}",
     )
     assert_error(response, 422, "INVALID_FIELD_FORMAT")
@@ -206,7 +210,9 @@ def test_metadata_limits(api_client, collection):
 
 def test_tag_limits(api_client):
     for tags in (["t"] * 0 + [f"t{i}" for i in range(51)], ["x" * 65], ["x" * 1_000_000], "tag", [1], [["a"]]):
-        body = assert_error(api_client.post("/v1/customers", {"email": "a@x.com", "tags": tags}), 422, "VALIDATION_ERROR")
+        body = assert_error(
+            api_client.post("/v1/customers", {"email": "a@x.com", "tags": tags}), 422, "VALIDATION_ERROR"
+        )
         assert body["param"] == "tags"
     response = api_client.client.post(
         "/v1/customers",
@@ -224,7 +230,9 @@ def test_tag_limits(api_client):
 def test_webhook_events_are_bounded(api_client):
     response = api_client.post("/v1/webhooks", {"url": "https://h.example.com", "events": ["a.b"] * 501})
     assert_error(response, 422, "VALIDATION_ERROR")
-    body = assert_error(api_client.post("/v1/webhooks", {"url": "https://h.example.com"}), 422, "MISSING_REQUIRED_FIELD")
+    body = assert_error(
+        api_client.post("/v1/webhooks", {"url": "https://h.example.com"}), 422, "MISSING_REQUIRED_FIELD"
+    )
     assert body["param"] == "events"
     response = api_client.post("/v1/webhooks", {"url": "https://h.example.com", "enabled_events": ["customer.*"]})
     assert response.status_code == 201, response.content
@@ -261,3 +269,80 @@ def test_nul_in_a_header_is_400_and_changes_nothing(client, secret_key, header):
     body = assert_error(response, 400, "INVALID_FIELD_FORMAT")
     assert body["param"] == header.replace("_", "-").title()
     assert _count("customers") == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "param"),
+    [
+        ("/v1/customers", {"updated_at_neq": ""}, "updated_at_neq"),
+        ("/v1/customers", {"email": ""}, "email"),
+        ("/v1/customers", {"email_like": " "}, "email_like"),
+        ("/v1/audit_logs", {"created_at_neq": ""}, "created_at_neq"),
+        ("/v1/events", {"sequence_neq": "0.5"}, "sequence_neq"),
+        ("/v1/events", {"sequence_in": "1,2.5"}, "sequence_in"),
+        ("/v1/webhook_deliveries/search", {"last_status_code_gt": "-2.3e-132"}, "last_status_code_gt"),
+        ("/v1/webhook_deliveries", {"last_status_code_lt": ["1", ""]}, "last_status_code_lt"),
+    ],
+)
+def test_empty_and_non_integer_filter_values_are_400(api_client, path, params, param):
+    body = assert_error(api_client.get(path, params), 400, "INVALID_FIELD_FORMAT")
+    assert body["param"] == param
+
+
+@pytest.mark.parametrize("method", ["put", "patch"])
+def test_a_null_body_on_an_update_is_400_and_changes_nothing(api_client, method):
+    customer = api_client.post("/v1/customers", {"email": "a@x.com", "first_name": "Ann"}).json()
+    send = getattr(api_client.client, method)
+    response = send(
+        f"/v1/customers/{customer['id']}",
+        "null",
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {api_client.key}",
+    )
+    assert_error(response, 400, "BAD_REQUEST")
+    assert api_client.get(f"/v1/customers/{customer['id']}").json()["first_name"] == "Ann"
+
+
+def test_batch_bodies_take_items_or_data_only(api_client):
+    body = assert_error(
+        api_client.post("/v1/customers/batch", {"items": [{"email": "a@x.com"}], "x-unknown": 42}),
+        400,
+        "parameter_unknown",
+    )
+    assert body["param"] == "x-unknown"
+    assert_error(
+        api_client.post("/v1/customers/batch", {"items": [{"email": "a@x.com"}], "data": [{"email": "b@x.com"}]}),
+        400,
+        "BAD_REQUEST",
+    )
+    assert _count("customers") == 0
+    assert api_client.post("/v1/customers/batch", {"data": [{"email": "a@x.com"}]}).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("data", "param"),
+    [
+        ({"email": "a@x.com", "accepts_marketing": 0}, "accepts_marketing"),
+        ({"email": "a@x.com", "accepts_marketing": "true"}, "accepts_marketing"),
+        ({"email": "a@x.com", "first_name": 5}, "first_name"),
+        ({"email": ["a@x.com"]}, "email"),
+        ({"email": "a@x.com", "status": 1}, "status"),
+        ({"email": "a@x.com", "activation_date": 1700000000}, "activation_date"),
+        ({"email": "a@x.com", "addresses": [{"address_line_1": 1, "city": "X", "country_code": "US"}]}, "addresses"),
+    ],
+)
+def test_json_types_are_taken_as_the_schema_says(api_client, data, param):
+    body = assert_error(api_client.post("/v1/customers", data), 422, "VALIDATION_ERROR")
+    assert body["param"].startswith(param)
+    assert _count("customers") == 0
+
+
+def test_list_items_have_their_type(api_client):
+    body = assert_error(
+        api_client.post("/v1/webhooks", {"url": "https://h.example.com", "events": [0]}), 422, "VALIDATION_ERROR"
+    )
+    assert body["param"] == "events"
+    assert_error(
+        api_client.post("/v1/webhooks", {"url": "https://h.example.com", "events": []}), 422, "VALIDATION_ERROR"
+    )
+    assert _count("webhooks") == 0
