@@ -2,15 +2,12 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-import apps.crm.api.urls  # noqa: F401 - registers the collections
-import apps.events.api.urls  # noqa: F401 - events, webhooks, webhook_deliveries
-from apps.accounts.api.views import APIKeyViewSet, AuditLogViewSet, AuthTokenView
-from apps.core.api_views import JobViewSet, api_index, api_not_found, favicon, health
-from apps.core.routing import router
+from apps.accounts.api.views import AuthTokenView
+from apps.core.endpoints import api_index, api_not_found, favicon, health
+from apps.core.routing import load_collections
 
-router.register("audit_logs", AuditLogViewSet)
-router.register("api_keys", APIKeyViewSet)
-router.register("jobs", JobViewSet)
+# Every installed app's collections (its api/urls.py `collections`), in INSTALLED_APPS order.
+router = load_collections()
 
 api_extra = [
     path("auth/token", AuthTokenView.as_view(), name="auth-token"),
@@ -34,7 +31,7 @@ urlpatterns = [
 ]
 
 
-handler400 = "apps.core.api_views.bad_request"
-handler403 = "apps.core.api_views.permission_denied"
-handler404 = "apps.core.api_views.page_not_found"
-handler500 = "apps.core.api_views.server_error"
+handler400 = "apps.core.endpoints.bad_request"
+handler403 = "apps.core.endpoints.permission_denied"
+handler404 = "apps.core.endpoints.page_not_found"
+handler500 = "apps.core.endpoints.server_error"

@@ -115,7 +115,7 @@ def test_bad_host_is_negotiated_too(client):
 
 
 def test_server_error_is_negotiated(rf):
-    from apps.core.api_views import server_error
+    from apps.core.endpoints import server_error
 
     request = rf.get("/admin/")
     request.request_id = "req_test"

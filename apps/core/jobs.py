@@ -1,12 +1,21 @@
-"""Asynchronous jobs: batches larger than the synchronous limit (`GET /v1/jobs/<id>`)."""
+"""Asynchronous jobs: batches larger than the synchronous limit (`GET /v1/jobs/<id>`).
+
+A job row stores a stable registered name (e.g. `customers.batch_create`), its items and the
+actor, never a code path: renaming or moving a view cannot break a job already queued. Handlers
+are registered with `register_job(name, handler)`; every collection with a create service
+registers `<collection>.batch_create` when its routes are registered (apps.core.routing).
+"""
 
 from django.db import transaction
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
 from .context import Actor
+from .errors import APIError
 from .models import Job
 from .serializers import ResourceSerializer
+
+# name -> handler(*, organization, actor, items) -> the objects created
+JOB_HANDLERS = {}
 
 
 class JobSerializer(ResourceSerializer):
@@ -16,6 +25,25 @@ class JobSerializer(ResourceSerializer):
         model = Job
         fields = ["id", "kind", "status", "result", "error", "created_at", "started_at", "finished_at"]
         read_only_fields = fields
+
+
+def register_job(name, handler):
+    """Make `handler` runnable as the job `name`. Registering the same handler again (routes are
+    loaded once per process, tests may load them twice) is harmless; a different one is a bug."""
+    current = JOB_HANDLERS.get(name)
+    if current is not None and current != handler:
+        raise ValueError(f"The job {name!r} already has a handler")
+    JOB_HANDLERS[name] = handler
+
+
+def job_handler(name):
+    """The handler registered as `name`, or None. Handlers of collections are registered with the
+    routes, which a worker process has not necessarily loaded: load them first."""
+    if name not in JOB_HANDLERS:
+        from .routing import load_collections
+
+        load_collections()
+    return JOB_HANDLERS.get(name)
 
 
 def _actor_payload(actor):
@@ -33,13 +61,17 @@ def _actor_payload(actor):
     }
 
 
-def batch_create_job_start(*, organization, actor, view_path, items):
+def batch_create_job_start(*, organization, actor, name, items):
+    """Queue the batch `items` for the handler registered as `name` (`<collection>.batch_create`)."""
+    if name not in JOB_HANDLERS:
+        # Refused now rather than failing later in the worker.
+        raise ValueError(f"No job is registered as {name!r}")
     with transaction.atomic():
         job = Job.objects.create(
             organization=organization,
             created_by=actor.actor_id,
             kind="batch_create",
-            payload={"view": view_path, "items": items, "actor": _actor_payload(actor)},
+            payload={"name": name, "items": items, "actor": _actor_payload(actor)},
         )
         from .tasks import run_job_task
 
@@ -48,30 +80,31 @@ def batch_create_job_start(*, organization, actor, view_path, items):
 
 
 def job_run(job_id):
-    """Run a queued job once; a job already started or finished is left alone."""
+    """Run a queued job once; a job already started or finished is left alone. A job whose name
+    no handler answers to (a handler removed since it was queued, a row written by hand) fails
+    with `JOB_UNKNOWN` rather than crashing the worker."""
     claimed = Job.objects.filter(pk=job_id, status=Job.Status.QUEUED).update(
         status=Job.Status.RUNNING, started_at=timezone.now()
     )
     if not claimed:
         return
     job = Job.objects.select_related("organization").get(pk=job_id)
-    actor_fields = dict(job.payload["actor"])
-    actor_fields["scopes"] = tuple(actor_fields.get("scopes") or ())
-    actor = Actor(organization=job.organization, **actor_fields)
-    view = import_string(job.payload["view"])()
-    view.request = None
-    view.format_kwarg = None
-    view.kwargs = {}
-    view.actor_override = actor
-    from .errors import APIError
-
-    try:
-        created = view.batch_create(job.payload["items"])
-    except APIError as exc:
-        job.status, job.error = Job.Status.FAILED, {"code": exc.code, "message": exc.message, "detail": exc.detail}
+    name = job.payload.get("name")
+    handler = job_handler(name) if isinstance(name, str) else None
+    if handler is None:
+        job.status = Job.Status.FAILED
+        job.error = {"code": "JOB_UNKNOWN", "message": f"No job is registered as {name!r}.", "detail": None}
     else:
-        job.status = Job.Status.SUCCEEDED
-        job.result = {"created": len(created), "ids": [obj.pk for obj in created]}
+        actor_fields = dict(job.payload.get("actor") or {})
+        actor_fields["scopes"] = tuple(actor_fields.get("scopes") or ())
+        actor = Actor(organization=job.organization, **actor_fields)
+        try:
+            created = handler(organization=job.organization, actor=actor, items=job.payload.get("items") or [])
+        except APIError as exc:
+            job.status, job.error = Job.Status.FAILED, {"code": exc.code, "message": exc.message, "detail": exc.detail}
+        else:
+            job.status = Job.Status.SUCCEEDED
+            job.result = {"created": len(created), "ids": [obj.pk for obj in created]}
     job.finished_at = timezone.now()
     job.payload = {**job.payload, "items": []}  # the items are now rows (or an error); keep the row small
     job.save(update_fields=["status", "error", "result", "finished_at", "payload", "updated_at"])

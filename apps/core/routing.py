@@ -1,10 +1,18 @@
 """The one alias table, and the router that mounts every collection under all its spellings.
 
+One way to add a collection: the app's `api/urls.py` declares `collections = {"customers":
+CustomerViewSet}`; `load_collections()` (called by stateset/urls.py) walks the project's installed
+apps and registers each app's collections. Nothing registers routes as an import side effect.
+
 Canonical paths are `/v1/<plural_snake_case>` without a trailing slash; every alias, the
 trailing-slash form and the `/api/v1/` prefix resolve to the same handlers without redirecting
 (the official Python client does not follow redirects).
 """
 
+import threading
+from importlib import import_module
+
+from django.apps import apps as django_apps
 from rest_framework.routers import SimpleRouter
 
 # canonical collection -> the other spellings StateSet clients and docs use
@@ -58,6 +66,44 @@ class ApiRouter:
         self.canonical.register(collection, viewset, basename=collection)
         pattern = "(?:" + "|".join(sorted(spellings(collection), key=len, reverse=True)) + ")"
         self.aliased.register(pattern, viewset, basename=f"{collection}-alias")
+        # The viewset learns its public name: jobs it queues are named after the collection
+        # (`customers.batch_create`), which outlives any renaming of the class.
+        viewset.collection = collection
+        register_jobs = getattr(viewset, "register_jobs", None)
+        if register_jobs is not None:
+            register_jobs(collection)
 
 
 router = ApiRouter()
+
+# Only the project's own apps: a third-party package's `api.urls` means something else.
+PROJECT_APPS_PREFIX = "apps."
+_load_lock = threading.RLock()
+_loaded = False
+
+
+def app_collections(app_name):
+    """The `collections` an app's api/urls.py declares, or {} for an app without one."""
+    module_name = f"{app_name}.api.urls"
+    try:
+        module = import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name not in (module_name, f"{app_name}.api"):
+            raise  # the module exists but something it imports does not
+        return {}
+    return getattr(module, "collections", {})
+
+
+def load_collections():
+    """Register every installed project app's collections with the router, once per process
+    (the URLconf calls it; so does a worker that needs a collection's job handler)."""
+    global _loaded
+    with _load_lock:
+        if _loaded:
+            return router
+        for app_config in django_apps.get_app_configs():
+            if app_config.name.startswith(PROJECT_APPS_PREFIX):
+                for collection, viewset in app_collections(app_config.name).items():
+                    router.register(collection, viewset)
+        _loaded = True
+    return router

@@ -274,6 +274,7 @@ class ResourceViewSet(ReadOnlyResourceViewSet):
     create_service = None
     update_service = None
     delete_service = None
+    collection = None  # the canonical collection name, set by the router (apps.core.routing)
 
     # Writes -------------------------------------------------------------------------------
 
@@ -338,7 +339,7 @@ class ResourceViewSet(ReadOnlyResourceViewSet):
             raise BadRequest("The batch body needs a non-empty list `items`.", param="items")
         if len(items) > settings.BATCH_SYNC_LIMIT:
             job = batch_create_job_start(
-                organization=self.actor.organization, actor=self.actor, view_path=self.viewset_path(), items=items
+                organization=self.actor.organization, actor=self.actor, name=self.batch_job_name(), items=items
             )
             from .jobs import JobSerializer
 
@@ -386,5 +387,22 @@ class ResourceViewSet(ReadOnlyResourceViewSet):
             ]
 
     @classmethod
-    def viewset_path(cls):
-        return f"{cls.__module__}.{cls.__qualname__}"
+    def batch_job_name(cls):
+        return f"{cls.collection}.batch_create"
+
+    @classmethod
+    def register_jobs(cls, collection):
+        """Called by the router: a large batch runs later as the job `<collection>.batch_create`,
+        found by that name, so renaming or moving this class never breaks a queued job."""
+        from .jobs import register_job
+
+        if cls.create_service is not None:
+            register_job(f"{collection}.batch_create", cls.run_batch_job)
+
+    @classmethod
+    def run_batch_job(cls, *, organization, actor, items):
+        """The batch job's handler: the same validation (serializer, writable fields, scoped
+        related objects) and create service as a synchronous batch, for `actor`."""
+        view = cls(request=None, format_kwarg=None, kwargs={}, action="batch")
+        view.actor_override = actor
+        return view.batch_create(items)

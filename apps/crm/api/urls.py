@@ -1,5 +1,4 @@
-from apps.core.routing import router
-
 from .views import CustomerViewSet
 
-router.register("customers", CustomerViewSet)
+# collection -> viewset, registered by apps.core.routing.load_collections
+collections = {"customers": CustomerViewSet}

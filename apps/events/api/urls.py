@@ -1,7 +1,8 @@
-from apps.core.routing import router
-
 from .views import EventViewSet, WebhookDeliveryViewSet, WebhookEndpointViewSet
 
-router.register("events", EventViewSet)
-router.register("webhooks", WebhookEndpointViewSet)
-router.register("webhook_deliveries", WebhookDeliveryViewSet)
+# collection -> viewset, registered by apps.core.routing.load_collections
+collections = {
+    "events": EventViewSet,
+    "webhooks": WebhookEndpointViewSet,
+    "webhook_deliveries": WebhookDeliveryViewSet,
+}

@@ -1,5 +1,7 @@
-"""Endpoints of the platform itself: health, the API index, jobs, the favicon, and the error
-pages Django renders outside any view (JSON for API clients, HTML for browsers)."""
+"""Plain Django endpoints of the platform itself, outside any collection: health, the API index,
+the favicon, the API's 404, and the error pages Django renders outside any view (JSON for API
+clients, HTML for browsers). The API base classes are in apps.core.views; the jobs collection is
+in apps.core.api."""
 
 from functools import wraps
 
@@ -13,11 +15,8 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.csrf import csrf_exempt
 
 from .errors import error_response
-from .jobs import JobSerializer
 from .jsonutil import dumps
-from .models import Job
 from .routing import router
-from .views import ReadOnlyResourceViewSet
 
 API_PREFIXES = ("/v1", "/api/")
 
@@ -138,9 +137,3 @@ def server_error(request):
         return defaults.server_error(request)
     return error_response(request, 500, "INTERNAL_ERROR", "An internal error occurred.")
 
-
-class JobViewSet(ReadOnlyResourceViewSet):
-    """Asynchronous jobs (large batches)."""
-
-    queryset = Job.objects.all()
-    serializer_class = JobSerializer

@@ -1,0 +1,10 @@
+from apps.core.jobs import JobSerializer
+from apps.core.models import Job
+from apps.core.views import ReadOnlyResourceViewSet
+
+
+class JobViewSet(ReadOnlyResourceViewSet):
+    """Asynchronous jobs (large batches)."""
+
+    queryset = Job.objects.all()
+    serializer_class = JobSerializer
