@@ -152,7 +152,9 @@ class APIKey(ModeMarkedIdModel):
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
-    created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The staff user who created the key, if one did. Not `created_by`: on tenant rows that is the
+    # actor id string (apps.core.models.TenantModel), a different thing under the same name.
+    created_by_user = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -151,7 +151,7 @@ def _check_key_mode(actor, mode):
 
 @transaction.atomic
 def api_key_create(
-    *, organization, kind, mode=None, name="", scopes=(), expires_in_days=None, created_by=None, actor=None
+    *, organization, kind, mode=None, name="", scopes=(), expires_in_days=None, created_by_user=None, actor=None
 ):
     """Returns (key, secret). The secret is shown this once; only its hash is kept.
     With an actor, the key is of the actor's mode (the default) and never of the other one."""
@@ -186,7 +186,7 @@ def api_key_create(
         secret_hash=hash_secret(secret),
         scopes=scopes,
         expires_at=timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None,
-        created_by=created_by,
+        created_by_user=created_by_user,
     )
     if actor is not None:
         audit_record(actor=actor, action="api_key.created", obj=key, after=_key_snapshot(key))

@@ -106,7 +106,7 @@ class APIKeyViewSet(ReadOnlyResourceViewSet):
             name=values.get("name", ""),
             scopes=values.get("scopes") or [],
             expires_in_days=values.get("expires_in_days"),
-            created_by=user,
+            created_by_user=user,
             actor=self.actor,
         )
         body = self.get_serializer(key).data
