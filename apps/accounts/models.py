@@ -166,11 +166,21 @@ class APIKey(ModeMarkedIdModel):
 
     @property
     def redacted(self):
-        return f"{self.prefix}...{self.last4}"
+        return self.redact(self.prefix, self.last4)
 
     @property
     def livemode(self):
-        return self.mode == self.Mode.LIVE
+        return self.is_live(self.mode)
+
+    # The rules behind `redacted` and `livemode`, also applied by the API to list rows
+    # (APIKeySerializer.computed_fields), which are not model instances.
+    @staticmethod
+    def redact(prefix, last4):
+        return f"{prefix}...{last4}"
+
+    @classmethod
+    def is_live(cls, mode):
+        return mode == cls.Mode.LIVE
 
     def id_livemode(self):
         return self.livemode

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from apps.core.serializers import ResourceSerializer
+from apps.core.serializers import Computed, ResourceSerializer
 
 from .models import APIKey, AuditLog
 
@@ -40,6 +40,12 @@ class APIKeySerializer(ResourceSerializer):
     livemode = serializers.BooleanField(read_only=True)
     expires_in_days = serializers.IntegerField(write_only=True, required=False, min_value=1)
     scopes = serializers.ListField(child=serializers.CharField(max_length=100), required=False, max_length=MAX_SCOPES)
+    computed_fields = {
+        "redacted": Computed(
+            lambda data, columns: APIKey.redact(columns["prefix"], columns["last4"]), columns=("prefix", "last4")
+        ),
+        "livemode": lambda data, columns: APIKey.is_live(data["mode"]),
+    }
 
     class Meta:
         model = APIKey

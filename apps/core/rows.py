@@ -1,62 +1,82 @@
-"""List pages built from `.values()` rows instead of model instances.
+"""List pages built from `.values()` rows instead of model instances: the one way every list
+endpoint serializes a page.
 
 A page of 100 customers with their addresses is, through model instances, 200 `Model.__init__`
 calls, a related manager per row and DRF's per-field attribute walk: most of the request's time.
-A `RowPlan` is compiled from a `ResourceSerializer` (with the request's expansions) and builds
-the very same representation from plain rows:
+A `RowPlan` is compiled once from a `ResourceSerializer` (with the request's expansions) and
+builds the very same representation from plain rows. Each readable field is one step:
 
-- plain model columns are copied (the same values the instance path copies);
-- a nested `many=True` serializer over a one-to-many relation (`addresses`) is one `.values()`
-  query for the whole page, through the parent queryset's `Prefetch` when it has one (its
-  filters and ordering apply);
-- a field derived from other fields is declared on the serializer in `row_derived_fields`
-  (`{"default_shipping_address": fn(representation) -> nested representation | None}`); a
-  `ReferenceField` shows the derived object's id, an expanded serializer the whole object.
+- a model column shown as stored (strings, numbers, booleans, datetimes, JSON, choices) is
+  copied; a column DRF converts (money as a decimal string, an IP address, a list field, a
+  `CharField(source="x_id")`) goes through the serializer field's own `to_representation`;
+- a foreign key shown as an id (`ReferenceField(source="customer")`, `PrimaryKeyRelatedField`)
+  is the `customer_id` column; a column across foreign keys (`source="event.type"`) is joined;
+- an expanded foreign key (`expand=customer`) is the related serializer's own plan, over rows
+  of the related model fetched in one query per page;
+- a nested `many=True` serializer over a one-to-many relation (line items) is one query per
+  page through the parent queryset's `Prefetch` when it has one (its filters and ordering
+  apply); the child's plan may nest again (line items with their own children);
+- a computed field (`ResourceSerializer.computed_fields`) runs the same function the instance
+  path runs, after the other fields.
 
-Any field the plan cannot build makes `RowPlan.build()` return None, and the view falls back to
-the instance path; tests compare both paths on the same rows.
+A serializer that cannot be planned says so with `row_plan_opt_out = "reason"`; any other
+serializer without a plan is a bug (`report_missing_plan`), and apps/core/tests/test_row_plans.py
+compares both paths for every registered list resource.
 """
 
+import logging
+import os
 import weakref
 
+from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import connections
-from django.db.models import ForeignKey, Lookup, Prefetch
+from django.db.models import Field, ForeignKey, Lookup, Prefetch
 from rest_framework import serializers
+from rest_framework.fields import Field as SerializerField
 
 from .prepared import PreparedValues
 from .references import ReferenceField
 
-# Per nested queryset (a selector's Prefetch queryset lives as long as its view class) and
-# column list: the children-of-a-page query, compiled once (PostgreSQL).
-_PREPARED_CHILDREN = weakref.WeakKeyDictionary()
+logger = logging.getLogger(__name__)
+
+# Per queryset (a selector's Prefetch queryset lives as long as its view class) and column list:
+# the rows-of-a-page query, compiled once (PostgreSQL).
+_PREPARED = weakref.WeakKeyDictionary()
 
 
-class _Nested:
-    __slots__ = ("name", "plan", "fk_attname", "queryset")
+class _Related:
+    """Rows of a related model for a whole page: the children of the page's rows (`key` is
+    their foreign key to the parent) or the objects the page's rows point at (`key` is the
+    related model's primary key)."""
 
-    def __init__(self, name, plan, fk_attname, queryset):
+    __slots__ = ("name", "plan", "key", "row_key", "queryset")
+
+    def __init__(self, name, plan, key, row_key, queryset):
         self.name = name
         self.plan = plan
-        self.fk_attname = fk_attname
+        self.key = key  # the related rows' column matched against the page's values
+        self.row_key = row_key  # the page rows' column holding those values
         self.queryset = queryset
 
-    def rows_of(self, parent_ids):
-        """The children of these parents, as `.values()` rows holding the plan's columns."""
-        fk, queryset = self.fk_attname, self.queryset
+    def rows_of(self, values):
+        """The related rows whose `key` is in `values`, holding the plan's columns."""
+        key, queryset = self.key, self.queryset
         if connections[queryset.db].vendor != "postgresql":
-            return list(self.plan.values(queryset.filter(**{f"{fk}__in": parent_ids}), (fk,)))
-        by_columns = _PREPARED_CHILDREN.setdefault(queryset, {})
-        key = (fk, tuple(self.plan.columns))
-        prepared = by_columns.get(key)
+            return list(self.plan.values(queryset.filter(**{f"{key}__in": values}), (key,)))
+        by_columns = _PREPARED.setdefault(queryset, {})
+        cache_key = (key, tuple(self.plan.columns))
+        prepared = by_columns.get(cache_key)
         if prepared is None:
             # The builder holds the queryset weakly, or the cache entry would keep its key alive.
-            template, columns = weakref.ref(queryset), [*key[1], fk] if fk not in key[1] else list(key[1])
+            template = weakref.ref(queryset)
+            columns = list(cache_key[1]) if key in cache_key[1] else [*cache_key[1], key]
 
             def build(ids):
-                return template().filter(**{f"{fk}__any_of": ids}).prefetch_related(None).values(*columns)
+                return template().filter(**{f"{key}__any_of": ids}).prefetch_related(None).values(*columns)
 
-            prepared = by_columns[key] = PreparedValues(build, array=True)
-        return prepared(parent_ids, using=queryset.db)
+            prepared = by_columns[cache_key] = PreparedValues(build, array=True)
+        return prepared(values, using=queryset.db)
 
 
 class RowPlan:
@@ -67,55 +87,87 @@ class RowPlan:
         self.pk_attname = model._meta.pk.attname
         self.columns = [self.pk_attname]
         self.steps = []  # (output name, kind, payload)
-        self.nested = []
-        self.derived = []
+        self.nested = []  # _Related children, grouped by parent
+        self.expanded = []  # _Related objects the rows point at
+        self.computed = []  # (name, Computed, shown)
+        self.converters = {}
         self._build = None
+
+    def _column(self, attname):
+        if attname not in self.columns:
+            self.columns.append(attname)
+        return attname
 
     # Compilation ---------------------------------------------------------------------------
 
     @classmethod
     def build(cls, serializer, parent_queryset=None):
         """The plan for `serializer` (a ResourceSerializer instance), or None."""
-        from .serializers import ResourceSerializer
-
-        if type(serializer).to_representation is not ResourceSerializer.to_representation:
+        if not getattr(type(serializer).to_representation, "builds_from_fields", False):
             return None  # a representation of its own: only the serializer knows it
         model = serializer.Meta.model
         has_organization = any(f.attname == "organization_id" for f in model._meta.concrete_fields)
         plan = cls(model, serializer.object_name, has_organization)
-        derivations = getattr(serializer, "row_derived_fields", {})
+        computed = {name: (computed, shown) for name, computed, shown in serializer.computed_steps()}
         prefetches = _prefetches(parent_queryset)
         for field in serializer._readable_fields:
-            name, source = field.field_name, field.source
-            if name in derivations:
-                if isinstance(field, ReferenceField):
-                    plan.steps.append((name, "derived_id", None))
-                elif isinstance(field, serializers.Serializer) and not getattr(field, "expanded", None):
-                    plan.steps.append((name, "derived_object", None))
-                else:
-                    return None
-                plan.derived.append((name, derivations[name], isinstance(field, ReferenceField)))
-                continue
-            if isinstance(field, serializers.ListSerializer):
-                nested = cls._nested(field, source, model, prefetches)
-                if nested is None:
-                    return None
-                plan.nested.append(nested)
-                plan.steps.append((name, "nested", nested))
-                continue
-            attname = serializer.column_for(field)
-            if attname is None:
+            name = field.field_name
+            if name in computed:
+                step, shown = computed[name]
+                for column in step.columns:
+                    plan._column(column)
+                plan.computed.append((name, step, shown))
+                plan.steps.append((name, "computed", None))
+            elif not plan._add(serializer, field, model, prefetches):
                 return None
-            if attname not in plan.columns:
-                plan.columns.append(attname)
-            plan.steps.append((name, "column", attname))
         return plan
+
+    def _add(self, serializer, field, model, prefetches):
+        """Adds the step showing `field`; False when rows cannot show it."""
+        name, source = field.field_name, field.source
+        if isinstance(field, serializers.ListSerializer):
+            nested = self._nested(field, source, model, prefetches)
+            if nested is not None:
+                self.nested.append(nested)
+                self.steps.append((name, "nested", nested))
+            return nested is not None
+        if isinstance(field, serializers.BaseSerializer):
+            expansion = self._expansion(field, source, model)
+            if expansion is not None:
+                self.expanded.append(expansion)
+                self.steps.append((name, "expanded", expansion))
+            return expansion is not None
+        if serializer.column_for(field):
+            self.steps.append((name, "column", self._column(serializer.column_for(field))))
+            return True
+        # A reference or primary-key field shows the related object's pk: the foreign key column.
+        shows_pk = isinstance(field, ReferenceField) or (
+            isinstance(field, serializers.PrimaryKeyRelatedField) and field.pk_field is None
+        )
+        if source == "*" or not shows_pk and type(field).get_attribute is not SerializerField.get_attribute:
+            return False  # a method field or one reading the whole object
+        target = _column_path(model, field.source_attrs)
+        if target is None:
+            return False
+        column, model_field = target
+        if shows_pk and not model_field.is_relation:
+            return False
+        if model_field.is_relation:
+            # Other fields show a foreign key only when named by its column (`x_id`).
+            if not (shows_pk or source.rsplit(".", 1)[-1] == model_field.attname):
+                return False
+            if shows_pk:
+                self.steps.append((name, "column", self._column(column)))
+                return True
+        self.converters[name] = field.to_representation
+        self.steps.append((name, "convert", self._column(column)))
+        return True
 
     @classmethod
     def _nested(cls, field, source, model, prefetches):
         try:
             relation = model._meta.get_field(source)
-        except Exception:
+        except FieldDoesNotExist:
             return None
         if not (relation.one_to_many and relation.auto_created) or not hasattr(field.child, "column_for"):
             return None
@@ -123,12 +175,32 @@ class RowPlan:
         queryset = prefetch.queryset if prefetch is not None and prefetch.queryset is not None else None
         if queryset is None:
             queryset = relation.related_model._default_manager.all()
-        if queryset._prefetch_related_lookups:
-            return None
+        # The children's own children come through the child queryset's prefetches, if any.
         child_plan = cls.build(field.child, queryset)
         if child_plan is None:
             return None
-        return _Nested(source, child_plan, relation.field.attname, queryset)
+        fk = relation.field.attname
+        return _Related(source, child_plan, fk, None, queryset)
+
+    @classmethod
+    def _expansion(cls, field, source, model):
+        """An expanded forward foreign key: the related serializer's plan over its model's rows."""
+        try:
+            relation = model._meta.get_field(source)
+        except FieldDoesNotExist:
+            return None
+        if not (relation.many_to_one or relation.one_to_one) or relation.auto_created:
+            return None
+        if not hasattr(field, "column_for") or field.Meta.model is not relation.related_model:
+            return None
+        if relation.target_field is not relation.related_model._meta.pk:
+            return None  # a foreign key to another column than the primary key
+        # The instance path reads the related object through the base manager, unfiltered.
+        queryset = relation.related_model._base_manager.all()
+        plan = cls.build(field, queryset)
+        if plan is None:
+            return None
+        return _Related(source, plan, plan.pk_attname, relation.attname, queryset)
 
     # Execution -----------------------------------------------------------------------------
 
@@ -141,45 +213,59 @@ class RowPlan:
         return queryset.prefetch_related(None).values(*columns)
 
     def represent(self, rows, livemode=None):
-        """The API representation of each row (in order), nested relations in one query each;
-        tenant rows show `livemode` (the actor's mode)."""
-        children = {}
+        """The API representation of each row (in order), each nested relation and expansion in
+        one query for the page; tenant rows show `livemode` (the actor's mode)."""
+        related = {}
         if rows and self.nested:
             ids = [row[self.pk_attname] for row in rows]
             for nested in self.nested:
-                fk = nested.fk_attname
+                fk = nested.key
                 grouped = {}
                 child_rows = nested.rows_of(ids)
                 for child, data in zip(child_rows, nested.plan.represent(child_rows, livemode), strict=True):
                     grouped.setdefault(child[fk], []).append(data)
-                children[nested.name] = grouped
+                related[nested.name] = grouped
+        if rows and self.expanded:
+            for expansion in self.expanded:
+                ids = list({row[expansion.row_key] for row in rows} - {None})
+                targets = expansion.rows_of(ids) if ids else []
+                pk = expansion.key
+                shown = expansion.plan.represent(targets, livemode)
+                related[expansion.name] = {target[pk]: data for target, data in zip(targets, shown, strict=True)}
         build = self._builder()
         livemode = livemode if self.has_organization else None
-        return [build(row, children, livemode) for row in rows]
+        return [build(row, related, livemode) for row in rows]
 
     def _builder(self):
-        """`build(row, children, livemode) -> representation`, generated once per plan: one dict
+        """`build(row, related, livemode) -> representation`, generated once per plan: one dict
         display in the fields' order instead of a loop over the steps for every row."""
         if self._build is not None:
             return self._build
         namespace = {}
-        lines = ["def build(row, children, livemode):", "    data = {"]
+        lines = ["def build(row, related, livemode):", "    data = {"]
         if self.object_name:
             lines.append(f"        'object': {self.object_name!r},")
-        for name, kind, payload in self.steps:
+        for index, (name, kind, payload) in enumerate(self.steps):
             if kind == "column":
                 value = f"row[{payload!r}]"
+            elif kind == "convert":
+                namespace[f"convert_{index}"] = self.converters[name]
+                value = f"None if (value := row[{payload!r}]) is None else convert_{index}(value)"
             elif kind == "nested":
-                value = f"children[{payload.name!r}].get(row[{self.pk_attname!r}]) or []"
+                value = f"related[{payload.name!r}].get(row[{self.pk_attname!r}]) or []"
+            elif kind == "expanded":
+                value = f"related[{payload.name!r}].get(row[{payload.row_key!r}])"
             else:
-                value = "None"  # derived below, in the field's place
+                value = "None"  # computed below, in the field's place
             lines.append(f"        {name!r}: {value},")
         lines.append("    }")
-        for index, (name, derive, as_id) in enumerate(self.derived):
-            namespace[f"derive_{index}"] = derive
-            lines.append(f"    value = derive_{index}(data)")
-            shown = "value['id']" if as_id else "value"
-            lines.append(f"    data[{name!r}] = None if value is None else {shown}")
+        for index, (name, computed, shown) in enumerate(self.computed):
+            namespace[f"compute_{index}"] = computed.function
+            lines.append(f"    value = compute_{index}(data, row)")
+            if shown is None:
+                lines.append(f"    data[{name!r}] = value")
+            else:
+                lines.append(f"    data[{name!r}] = None if value is None else value[{shown!r}]")
         if self.has_organization and all(name != "livemode" for name, _, _ in self.steps):
             lines.append("    if livemode is not None:")
             lines.append("        data['livemode'] = livemode")
@@ -187,6 +273,29 @@ class RowPlan:
         exec("\n".join(lines), namespace)  # noqa: S102 - names come from serializer declarations, quoted with repr
         self._build = namespace["build"]
         return self._build
+
+
+def _column_path(model, attrs):
+    """(values() column, model field) for a source path: a concrete column of `model`, or one
+    reached through non-null foreign keys (`event.type` -> `event__type`); else None."""
+    names = []
+    for position, attr in enumerate(attrs):
+        try:
+            model_field = model._meta.get_field(attr)
+        except FieldDoesNotExist:
+            return None
+        if not getattr(model_field, "concrete", False) or model_field.many_to_many:
+            return None
+        last = position == len(attrs) - 1
+        if last:
+            # `x_id` and `x` name the same column; `values()` knows the attname.
+            names.append(model_field.attname if attr == model_field.attname or model_field.is_relation else attr)
+            return "__".join(names), model_field
+        if not model_field.many_to_one or model_field.null:
+            return None  # a null foreign key: the instance path would fail differently
+        names.append(model_field.name)
+        model = model_field.related_model
+    return None
 
 
 def _prefetches(queryset):
@@ -201,10 +310,10 @@ def _prefetches(queryset):
     return found
 
 
-@ForeignKey.register_lookup
 class AnyOf(Lookup):
-    """`fk__any_of=[...]`: `fk = ANY(%s)` with one array parameter (PostgreSQL). A page's
-    children by their parents' ids: one parameter instead of a hundred to compile and send."""
+    """`column__any_of=[...]`: `column = ANY(%s)` with one array parameter (PostgreSQL). A page's
+    children by their parents' ids, or the objects its rows point at: one parameter instead of a
+    hundred to compile and send."""
 
     lookup_name = "any_of"
     prepare_rhs = False
@@ -216,6 +325,11 @@ class AnyOf(Lookup):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)
         return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]
+
+
+# Foreign keys (children by parent) and primary keys of any type (expanded objects).
+ForeignKey.register_lookup(AnyOf)
+Field.register_lookup(AnyOf)
 
 
 # Plans by serializer class, expansions and the parent queryset's prefetch lookups (kept alive
@@ -239,3 +353,24 @@ def cached_plan(serializer_class, expand, queryset, make_serializer):
 
 def _frozen(tree):
     return tuple(sorted((name, _frozen(sub)) for name, sub in tree.items()))
+
+
+_REPORTED = set()
+
+
+def report_missing_plan(serializer_class, expand=None):
+    """A list about to be built from model instances although its serializer did not opt out:
+    an error in development and tests (DEBUG, or under pytest), logged once per serializer
+    and expansion otherwise (the page is still served, slower)."""
+    if getattr(serializer_class, "row_plan_opt_out", None):
+        return
+    message = (
+        f"{serializer_class.__module__}.{serializer_class.__qualname__} (expand={expand or {}}) has no row plan: "
+        "make its fields plannable (apps.core.rows) or set `row_plan_opt_out` to the reason."
+    )
+    if settings.DEBUG or os.environ.get("PYTEST_CURRENT_TEST"):
+        raise ImproperlyConfigured(message)
+    key = (serializer_class, _frozen(expand or {}))
+    if key not in _REPORTED:
+        _REPORTED.add(key)
+        logger.error(message)

@@ -18,6 +18,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .errors import InvalidFieldFormat, UnknownParameter
+from .references import ReferenceField
 
 # Input limits every resource shares (API contract, "Limits on input"; docs/api.md).
 METADATA_MAX_KEYS = 50
@@ -40,7 +41,6 @@ _PASSTHROUGH_FIELDS = (
     models.PositiveIntegerField,
     models.DateTimeField,
     models.JSONField,
-    models.DecimalField,
 )
 
 
@@ -51,9 +51,10 @@ _PLAIN_REPRESENTATIONS = (
     serializers.IntegerField.to_representation,
     serializers.DateTimeField.to_representation,
     serializers.JSONField.to_representation,
-    serializers.DecimalField.to_representation,
     serializers.ModelField.to_representation,
 )
+# Money is not copied: DRF's DecimalField quantizes to the field's places and never writes an
+# exponent ("0E-8"), which `str(Decimal)` would; both list paths go through it.
 
 # Per serializer class: the fields ModelSerializer builds (declared fields deep-copied, model fields
 # introspected). That costs about as much as serializing a page, so it is done once per class and
@@ -164,12 +165,46 @@ class TagsField(serializers.JSONField):
         return sorted(tags)
 
 
+COMPUTED = object()
+
+
+class Computed:
+    """A field's value computed from the representation: `function(data, columns)`, where `data`
+    holds every field that is not computed and `columns[name]` reads one of `columns` (model
+    attribute names the representation may not show). A plain function declares no columns."""
+
+    __slots__ = ("function", "columns")
+
+    def __init__(self, function, columns=()):
+        self.function = function
+        self.columns = tuple(columns)
+
+    @classmethod
+    def of(cls, declared):
+        return declared if isinstance(declared, cls) else cls(declared)
+
+
+class _InstanceColumns:
+    """`columns[name]` on the instance path: the model attribute (a row holds the same value)."""
+
+    __slots__ = ("instance",)
+
+    def __init__(self, instance):
+        self.instance = instance
+
+    def __getitem__(self, name):
+        return getattr(self.instance, name)
+
+
 class ResourceSerializer(serializers.ModelSerializer):
     object_name = None  # the `object` value, e.g. "customer"
     expandable_fields = {}
-    # Fields computed from the rest of the representation, for list pages built from rows
-    # (apps.core.rows): {"name": fn(representation) -> nested representation or None}.
-    row_derived_fields = {}
+    # Fields computed, on every path (instances and rows, apps.core.rows), from the rest of the
+    # representation and, if declared, model columns not shown: {"name": fn | Computed}.
+    computed_fields = {}
+    # A serializer whose list pages cannot be built from rows says why here; without a reason,
+    # a list without a row plan is an error (apps.core.rows.report_missing_plan).
+    row_plan_opt_out = None
     # Fields a client may send that are not model fields written directly (nested writes).
     extra_input_fields = ()
 
@@ -222,13 +257,31 @@ class ResourceSerializer(serializers.ModelSerializer):
         return None
 
     def _plan(self):
-        """[(name, attribute, field or None)]: None means copy the attribute as it is."""
+        """[(name, attribute, field or None or COMPUTED)]: None means copy the attribute as it is;
+        COMPUTED fields are filled in after the others, in their place."""
         if self._fast_plan is None:
+            computed = self.computed_fields
             self._fast_plan = [
-                (field.field_name, field.source, None if self.column_for(field) else field)
+                (
+                    field.field_name,
+                    field.source,
+                    COMPUTED if field.field_name in computed else None if self.column_for(field) else field,
+                )
                 for field in self._readable_fields
             ]
+            self._computed_steps = self.computed_steps()
         return self._fast_plan
+
+    def computed_steps(self):
+        """[(name, Computed, shown)] for the readable computed fields: `shown` is "id" for a
+        reference (the computed object's id), else None (the value as computed)."""
+        steps = []
+        for field in self._readable_fields:
+            declared = self.computed_fields.get(field.field_name)
+            if declared is not None:
+                shown = "id" if isinstance(field, ReferenceField) else None
+                steps.append((field.field_name, Computed.of(declared), shown))
+        return steps
 
     def row_plan(self, queryset):
         """A RowPlan building this serializer's representation from `.values()` rows of
@@ -244,14 +297,24 @@ class ResourceSerializer(serializers.ModelSerializer):
         for name, attribute, field in self._fast_plan or self._plan():
             if field is None:
                 data[name] = getattr(instance, attribute)
+            elif field is COMPUTED:
+                data[name] = None  # keeps the field's place; computed below
             else:
                 value = field.get_attribute(instance)
                 data[name] = None if value is None else field.to_representation(value)
+        if self._computed_steps:
+            columns = _InstanceColumns(instance)
+            for name, computed, shown in self._computed_steps:
+                value = computed.function(data, columns)
+                data[name] = value[shown] if shown is not None and value is not None else value
         if "livemode" not in data and hasattr(instance, "organization_id"):
             livemode = self._livemode()
             if livemode is not None:
                 data["livemode"] = livemode
         return data
+
+    # A subclass overriding to_representation loses the mark: rows cannot know its output.
+    to_representation.builds_from_fields = True
 
     def _livemode(self):
         """The actor's mode, looked up once per serializer (a page asks for it on every row)."""

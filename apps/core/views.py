@@ -25,7 +25,7 @@ from .errors import APIError, BadRequest, NotFound, UnknownParameter, Validation
 from .filters import apply_filters, normalize_filter_params, parse_sort, search_condition
 from .pagination import PAGINATION_PARAMS, paginate, sort_columns
 from .parsers import check_query_params
-from .rows import cached_plan
+from .rows import cached_plan, report_missing_plan
 from .serializers import parse_expand, scoped_related_querysets
 
 SORT_PARAMS = frozenset({"sort", "order_by", "sort_by", "sort_order", "order_direction"})
@@ -230,6 +230,7 @@ class ReadOnlyResourceViewSet(ViewSetMixin, StatesetAPIView):
             page = paginate(rows, params, ordering, anchor_queryset=anchors)
             data = plan.represent(page.items, livemode=self.actor.organization.livemode)
         else:
+            report_missing_plan(self.serializer_class, context["expand"])
             page = paginate(queryset, params, ordering, anchor_queryset=anchors)
             data = self.get_serializer(page.items, many=True, context=context).data
         body = {

@@ -69,17 +69,8 @@ class Customer(TenantModel):
         name = f"{self.first_name} {self.last_name}".strip()
         return f"{name} <{self.email}>" if name else self.email
 
-    def _default_address(self, flag):
-        # Reads the prefetched addresses: no query per customer on list pages.
-        return next((a for a in self.addresses.all() if getattr(a, flag)), None)
-
-    @property
-    def default_shipping_address(self):
-        return self._default_address("is_default_shipping")
-
-    @property
-    def default_billing_address(self):
-        return self._default_address("is_default_billing")
+    # The default shipping and billing addresses are computed from the representation's
+    # addresses (CustomerSerializer.computed_fields), one declaration for every path.
 
 
 class CustomerAddress(TenantModel):

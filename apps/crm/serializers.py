@@ -41,7 +41,10 @@ class AddressSerializer(ResourceSerializer):
 
 
 def _flagged_address(flag):
-    def pick(representation):
+    """The customer's first address carrying `flag`, from the representation's own addresses
+    (already fetched, so no query of its own); shown as its id, or whole when expanded."""
+
+    def pick(representation, columns):
         return next((address for address in representation["addresses"] if address[flag]), None)
 
     return pick
@@ -61,7 +64,7 @@ class CustomerSerializer(ResourceSerializer):
     extra_input_fields = ("addresses",)
     default_shipping_address = ReferenceField()
     default_billing_address = ReferenceField()
-    row_derived_fields = {
+    computed_fields = {
         "default_shipping_address": _flagged_address("is_default_shipping"),
         "default_billing_address": _flagged_address("is_default_billing"),
     }

@@ -16,6 +16,9 @@ EVENT_PATTERN = re.compile(r"^(\*|[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?)$")
 
 class EventSerializer(ResourceSerializer):
     object_name = "event"
+    # The representation is the webhook payload, declared once in `event_payload` (what receivers
+    # get is what the API shows); a row plan would be a second declaration of the same shape.
+    row_plan_opt_out = "an event is shown as its webhook payload (apps.events.services.event_payload)"
 
     class Meta:
         model = Event
