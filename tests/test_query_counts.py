@@ -208,3 +208,72 @@ def test_seed_list_form_costs_the_same(warm_client, customers):
     hundred, large = measure(warm_client, "/v1/customers/list", {"limit": 100})
     assert len(one["data"]) == 1 and len(hundred["data"]) == 100
     assert_same_cost(small, large, LIST_QUERIES)
+
+
+# Events and webhook deliveries ---------------------------------------------------------------
+# Events are shown as their webhook payload, from instances (EventSerializer.row_plan_opt_out):
+# the key, then the page with its organization joined. Deliveries come from rows: the key, the
+# page (the event's type joined), the attempts of the page's deliveries (one query).
+
+EVENT_LIST_QUERIES = 2
+DELIVERY_LIST_QUERIES = 3
+
+
+@pytest.fixture
+def deliveries(organization, other_organization):
+    """MANY events of the organization, each delivered to one endpoint with two attempts, plus an
+    event and a delivery of another organization."""
+    from apps.events.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+
+    now = timezone.now()
+    made = []
+    for org, count in ((organization, MANY), (other_organization, 1)):
+        endpoint = WebhookEndpoint.objects.create(
+            organization=org, url="https://hooks.example.com/q", events=["*"], secret="whsec_test"
+        )
+        events = Event.objects.bulk_create(
+            Event(
+                organization=org,
+                type="customer.updated",
+                api_version="2024-01-01",
+                object_type="customer",
+                object_id=f"cus_{i:03d}",
+                sequence=1,
+                data={"object": {"id": f"cus_{i:03d}", "n": i}},
+                created_at=now - timedelta(seconds=count - i),
+            )
+            for i in range(count)
+        )
+        rows = WebhookDelivery.objects.bulk_create(
+            WebhookDelivery(organization=org, event=event, endpoint=endpoint) for event in events
+        )
+        for i, row in enumerate(rows):
+            row.created_at = now - timedelta(seconds=count - i)
+        WebhookDelivery.objects.bulk_update(rows, ["created_at"])
+        WebhookAttempt.objects.bulk_create(
+            WebhookAttempt(organization=org, delivery=row, number=n, url=endpoint.url, status_code=500)
+            for row in rows
+            for n in (1, 2)
+        )
+        if org == organization:
+            made = rows
+    return made
+
+
+def test_event_list_page_of_100_costs_the_same_as_a_page_of_1(warm_client, deliveries):
+    one, small = measure(warm_client, "/v1/events", {"limit": 1})
+    hundred, large = measure(warm_client, "/v1/events", {"limit": 100})
+    assert len(one["data"]) == 1 and len(hundred["data"]) == 100 and hundred["has_more"] is True
+    assert {event["type"] for event in hundred["data"]} == {"customer.updated"}
+    assert_same_cost(small, large, EVENT_LIST_QUERIES)
+
+
+def test_delivery_list_page_of_100_costs_the_same_as_a_page_of_1(warm_client, deliveries):
+    one, small = measure(warm_client, "/v1/webhook_deliveries", {"limit": 1})
+    hundred, large = measure(warm_client, "/v1/webhook_deliveries", {"limit": 100})
+    assert len(one["data"]) == 1 and len(hundred["data"]) == 100 and hundred["has_more"] is True
+    assert hundred["data"][0]["id"] == deliveries[-1].pk
+    for delivery in hundred["data"]:
+        assert delivery["event_type"] == "customer.updated"
+        assert [attempt["number"] for attempt in delivery["attempts"]] == [1, 2]
+    assert_same_cost(small, large, DELIVERY_LIST_QUERIES)
