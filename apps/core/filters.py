@@ -7,9 +7,11 @@ between is_null. Only declared fields filter; any other parameter is a 400 `para
 """
 
 import re
+from datetime import UTC
 
 import django_filters
-from django.db.models import BooleanField, IntegerField, Q
+from django.db.models import BooleanField, DateTimeField, IntegerField, Q
+from django.utils.dateparse import parse_datetime
 
 from .errors import InvalidFieldFormat, UnknownParameter
 
@@ -123,6 +125,9 @@ def _checked_value(key, target, value, model):
         items = [item.strip() for item in value.split(",")]
         if len(items) != 2 or not all(items):
             raise InvalidFieldFormat(f"{key} needs two comma-separated values: low,high.", param=key)
+    if isinstance(model_field, DateTimeField) and op not in ("like", "ilike", "is_null"):
+        # In UTC: PostgreSQL refuses offsets beyond ±15:59 that Python parses (`+20:40`).
+        return ",".join(_utc_text(key, item.strip()) for item in items)
     if isinstance(model_field, IntegerField) and op not in ("like", "ilike"):
         # django-filter reads integers as decimals: `0.5` would pass and match nothing.
         if not all(_INTEGER.fullmatch(item.strip()) for item in items):
@@ -131,6 +136,19 @@ def _checked_value(key, target, value, model):
 
 
 _INTEGER = re.compile(r"[-+]?[0-9]{1,18}")
+
+
+def _utc_text(key, text):
+    try:
+        value = parse_datetime(text)
+    except ValueError:
+        raise InvalidFieldFormat(f"{key} is not a valid date-time: {text[:40]!r}.", param=key) from None
+    if value is None or value.tzinfo is None:
+        return text  # a date, or a naive date-time: the filter reads it in UTC
+    try:
+        return value.astimezone(UTC).isoformat()
+    except OverflowError:
+        raise InvalidFieldFormat(f"{key} is out of range: {text[:40]!r}.", param=key) from None
 
 
 def _model_field(model, field):

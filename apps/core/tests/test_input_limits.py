@@ -346,3 +346,16 @@ def test_list_items_have_their_type(api_client):
         api_client.post("/v1/webhooks", {"url": "https://h.example.com", "events": []}), 422, "VALIDATION_ERROR"
     )
     assert _count("webhooks") == 0
+
+
+@pytest.mark.parametrize(
+    "value", ["0696-04-08T11:56:49.688+20:40", "2024-01-01T00:00:00+15:30", "0001-01-01T00:00:00+05:00"]
+)
+def test_date_time_filters_with_any_offset_never_fail(api_client, value):
+    api_client.post("/v1/customers", {"email": "a@x.com"})
+    for params in ({"created_at_neq": value}, {"created_at_between": f"{value},2999-01-01T00:00:00Z"}):
+        response = api_client.get("/v1/customers", params)
+        assert response.status_code in (200, 400), response.content
+        if response.status_code == 200:
+            assert len(response.json()["data"]) == 1
+    assert api_client.get("/v1/customers", {"created_at_gt": "2024-02-30T00:00:00Z"}).status_code == 400
