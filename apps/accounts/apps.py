@@ -5,3 +5,12 @@ class AccountsConfig(AppConfig):
     name = "apps.accounts"
     label = "accounts"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from apps.core import changes
+
+        from . import policies  # noqa: F401 - the app's rows of the policy table
+        from .services import audit_change
+
+        # Every change recorded through apps.core.changes gets its audit row.
+        changes.register_writer(audit_change)

@@ -13,6 +13,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from apps.core import policy
+from apps.core.changes import record_change
 from apps.core.errors import AlreadyExists, AuthenticationFailed, NotFound, PermissionDenied, ValidationFailed
 from apps.core.jsonutil import to_jsonable
 
@@ -39,6 +41,11 @@ def audit_record(*, actor, action, obj, before=None, after=None):
         before=to_jsonable(before) if before is not None else None,
         after=to_jsonable(after) if after is not None else None,
     )
+
+
+def audit_change(change):
+    """The audit log's writer for apps.core.changes: one row per recorded change."""
+    audit_record(actor=change.actor, action=change.action, obj=change.obj, before=change.before, after=change.after)
 
 
 @transaction.atomic
@@ -170,27 +177,41 @@ def api_key_create(
     if kind == APIKey.Kind.RESTRICTED and not scopes:
         raise ValidationFailed("A restricted key needs at least one scope (e.g. orders:read).", param="scopes")
     for scope in scopes:
-        if scope != "*" and (":" not in scope or scope.split(":", 1)[1] not in ("read", "write", "*")):
-            raise ValidationFailed(f"Invalid scope {scope!r}; use resource:read|write|*.", param="scopes")
+        _check_scope(scope)
     if expires_in_days is not None and expires_in_days <= 0:
         raise ValidationFailed("expires_in_days must be positive.", param="expires_in_days")
     prefix = f"{APIKey.PREFIXES[kind]}_{mode}_"
     secret = prefix + secrets.token_urlsafe(API_KEY_SECRET_BYTES).replace("-", "x").replace("_", "y")
-    key = APIKey.objects.create(
-        organization=organization.live,
-        name=name,
-        kind=kind,
-        mode=mode,
-        prefix=prefix,
-        last4=secret[-4:],
-        secret_hash=hash_secret(secret),
-        scopes=scopes,
-        expires_at=timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None,
-        created_by_user=created_by_user,
+    # Without an actor (fixtures, commands creating an organization's first key) nothing is audited.
+    with record_change(APIKey, actor=actor, verb="created", **KEY_RECORDING) as change:
+        change.obj = APIKey.objects.create(
+            organization=organization.live,
+            name=name,
+            kind=kind,
+            mode=mode,
+            prefix=prefix,
+            last4=secret[-4:],
+            secret_hash=hash_secret(secret),
+            scopes=scopes,
+            expires_at=timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None,
+            created_by_user=created_by_user,
+        )
+    return change.obj, secret
+
+
+def _check_scope(scope):
+    """`*`, `<resource>:read|write|*`, or `<resource>:<action>` for an action the policy table
+    gives that resource (`customers:suspend`)."""
+    resource, _, operation = scope.partition(":")
+    if scope == "*" or (resource and operation in ("read", "write", "*")):
+        return
+    if resource and operation and operation in policy.action_names(resource):
+        return
+    actions = sorted(policy.action_names(resource)) if resource else []
+    hint = f" or one of its actions ({', '.join(actions)})" if actions else ""
+    raise ValidationFailed(
+        f"Invalid scope {scope!r}; use resource:read|write|*{hint}, e.g. customers:suspend.", param="scopes"
     )
-    if actor is not None:
-        audit_record(actor=actor, action="api_key.created", obj=key, after=_key_snapshot(key))
-    return key, secret
 
 
 def _key_snapshot(key):
@@ -203,17 +224,19 @@ def _key_snapshot(key):
     }
 
 
-@transaction.atomic
+# Keys are audited, never published as events; their audit entry is this snapshot (no secret hash).
+KEY_RECORDING = {"snapshot": _key_snapshot, "emit_event": False, "object_name": "api_key"}
+
+
 def api_key_revoke(*, key, actor=None):
     if actor is not None and not api_key_list(actor=actor).filter(pk=key.pk).exists():
         # Another organization's key, or one of the other mode: as if it did not exist.
         raise NotFound(f"No such api_key: '{key.pk}'", param="id")
-    before = _key_snapshot(key)
-    APIKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
-    key.refresh_from_db()
-    if actor is not None:
-        audit_record(actor=actor, action="api_key.revoked", obj=key, before=before, after=_key_snapshot(key))
-    return key
+    with record_change(key, actor=actor, verb="revoked", **KEY_RECORDING) as change:
+        if change.obj.revoked_at is None:  # revoking twice keeps the first time
+            change.obj.revoked_at = timezone.now()
+            change.obj.save(update_fields=["revoked_at"])
+    return change.obj
 
 
 def auth_token_create(*, email, password, organization_reference=None, expires_in=None):

@@ -69,9 +69,17 @@ class ModeMarkedIdModel(models.Model):
 
 
 class TenantQuerySet(ModeMarkedQuerySet):
+    """Tenant rows. `for_org` is the only filter by organization: selectors, the policy table's
+    `scope_queryset` (API and admin) and services go through it."""
+
     def for_org(self, organization):
         """The only way in: rows of one organization (a live org or its sandbox twin)."""
         return self.filter(organization=organization)
+
+    def for_orgs(self, organizations):
+        """Rows of any of several organizations (a queryset or ids), for choices offered to a
+        staff user who is a member of more than one (apps.core.admin)."""
+        return self.filter(organization__in=organizations)
 
 
 class TenantModel(ModeMarkedIdModel):
@@ -139,3 +147,33 @@ class IdempotencyRecord(models.Model):
                 fields=["organization", "credential", "key", "method", "path"], name="core_idempotency_unique"
             )
         ]
+
+
+def new_status_change_id():
+    return new_id("sc")
+
+
+class StatusChange(TenantModel):
+    """One move of one object's status, written by apps.core.states.transition() in the moving
+    transaction: `GET /v1/<collection>/<id>/history`."""
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_status_change_id, editable=False)
+    object_type = models.CharField(max_length=100)  # the model label, "crm.Customer"
+    object_id = models.CharField(max_length=64)
+    field = models.CharField(max_length=64, default="status")
+    from_status = models.CharField(max_length=64)
+    to_status = models.CharField(max_length=64)
+    reason = models.CharField(max_length=500, blank=True, default="")
+    actor_type = models.CharField(max_length=32, blank=True, default="")
+    actor_id = models.CharField(max_length=255, blank=True, default="")
+    request_id = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["organization", "object_type", "object_id", "-created_at"], name="core_statuschange_object"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.object_type} {self.object_id}: {self.from_status} -> {self.to_status}"

@@ -7,10 +7,19 @@ REST views (apps.core.views), the admin (apps.core.admin) and a GraphQL layer re
 Roles (API contract): `anonymous` (no credential, or a publishable key: read-only allow-list),
 `user` (rows they created), `manager` (all rows of the organization), `admin` (also keys,
 webhooks, members, audit log). Secret keys act as `admin`; restricted keys as `manager`
-narrowed by their scopes (`customers:read`, `customers:write`, `customers:*`, `*`).
+narrowed by their scopes (`customers:read`, `customers:write`, `customers:*`, `*`, and an
+action's own scope such as `customers:suspend`).
+
+Operations are read, create, update, delete, and each action by its name (`suspend`, `revoke`).
+A Policy lists its actions in `actions` (action -> the roles allowed, or None for every role that
+may update); a role given an action uses its "update" rule for the rows, unless its own dict
+names the action. `customers:write` (and `:*`) grant every action; `customers:suspend` only that.
+
+Each app registers the rows of its own models from its AppConfig.ready() (its `policies.py`);
+this module holds core's rows only.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db.models import Q
 
@@ -35,24 +44,14 @@ READ_ONLY = {"read": ALL_ROWS}
 @dataclass(frozen=True)
 class Policy:
     scope: str  # the restricted-key scope name, e.g. "customers"
-    roles: dict  # role -> {operation -> Rule}
+    roles: dict  # role -> {operation -> Rule}; an operation may be an action's name
+    # action -> the roles that may do it, or None: every role whose dict has an "update" rule.
+    actions: dict = field(default_factory=dict)
 
 
+# Core's own rows; every other app registers its rows from its AppConfig.ready().
 POLICIES = {
-    "crm.Customer": Policy(
-        scope="customers",
-        roles={"user": OWN, "manager": FULL, "admin": FULL},
-    ),
-    "crm.CustomerAddress": Policy(
-        scope="customers",
-        roles={"user": OWN, "manager": FULL, "admin": FULL},
-    ),
     "core.Job": Policy(scope="jobs", roles={"user": {"read": OWN_ROWS}, "manager": READ_ONLY, "admin": READ_ONLY}),
-    "accounts.AuditLog": Policy(scope="audit_logs", roles={"admin": READ_ONLY}),
-    "accounts.APIKey": Policy(scope="api_keys", roles={"admin": FULL}),
-    "events.Event": Policy(scope="events", roles={"manager": READ_ONLY, "admin": READ_ONLY}),
-    "events.WebhookEndpoint": Policy(scope="webhooks", roles={"admin": FULL}),
-    "events.WebhookDelivery": Policy(scope="webhooks", roles={"admin": {"read": ALL_ROWS, "update": ALL_ROWS}}),
 }
 
 
@@ -67,16 +66,47 @@ def register(label, policy):
     POLICIES[label] = policy
 
 
+def is_action(operation):
+    return operation not in OPERATIONS
+
+
+def action_names(scope):
+    """The actions restricted-key scopes may name for `scope` (`customers` -> {"suspend", ...})."""
+    names = set()
+    for policy in POLICIES.values():
+        if policy.scope == scope:
+            names.update(policy.actions)
+            for rules in policy.roles.values():
+                names.update(name for name in rules if is_action(name))
+    return names
+
+
+def _rule(policy, role, operation):
+    rules = policy.roles.get(role, {})
+    if operation in rules or not is_action(operation):
+        return rules.get(operation)
+    allowed = policy.actions.get(operation)
+    if allowed is not None and role not in allowed:
+        return None
+    # An action changes a row: the role acts on the rows its update rule reaches.
+    return rules.get("update")
+
+
 def _scope_allows(scopes, scope, operation):
-    if not scopes:
-        return False
-    wanted = "read" if operation == "read" else "write"
-    for granted in scopes:
-        if granted in ("*", f"{scope}:*", f"{scope}:{wanted}"):
-            return True
-        if wanted == "read" and granted == f"{scope}:write":
-            return True
-    return False
+    granted = set(scopes or ())
+    if granted & {"*", f"{scope}:*", f"{scope}:write"}:
+        return True  # write grants reads and every action too
+    if operation == "read":
+        return f"{scope}:read" in granted
+    return is_action(operation) and f"{scope}:{operation}" in granted
+
+
+def _missing_scope(scope, operation):
+    if operation == "read":
+        return f"{scope}:read"
+    if is_action(operation):
+        return f"{scope}:{operation} (or {scope}:write)"
+    return f"{scope}:write"
 
 
 def authorize(actor, label, operation):
@@ -84,15 +114,13 @@ def authorize(actor, label, operation):
     policy = POLICIES.get(label)
     rule = None
     if policy is not None and actor is not None:
-        rule = policy.roles.get(actor.role, {}).get(operation)
+        rule = _rule(policy, actor.role, operation)
         if (
             rule is not None
             and actor.api_key_kind == "restricted"
             and not _scope_allows(actor.scopes, policy.scope, operation)
         ):
-            raise PermissionDenied(
-                f"This restricted key lacks the scope {policy.scope}:{'read' if operation == 'read' else 'write'}."
-            )
+            raise PermissionDenied(f"This restricted key lacks the scope {_missing_scope(policy.scope, operation)}.")
     if rule is None:
         if actor is None or (actor.role == "anonymous" and not actor.api_key_kind):
             raise AuthenticationFailed("No API key provided.", code="MISSING_API_KEY")
@@ -117,7 +145,7 @@ def row_filter(actor, rule):
 def scope_queryset(actor, label, operation, queryset):
     """The organization's rows this actor may touch for `operation`."""
     rule = authorize(actor, label, operation)
-    queryset = queryset.filter(organization=actor.organization)
+    queryset = queryset.for_org(actor.organization)  # the one tenancy filter (TenantQuerySet)
     condition = row_filter(actor, rule)
     return queryset.filter(condition) if condition else queryset
 

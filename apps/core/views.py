@@ -23,10 +23,12 @@ from . import idempotency, policy, ratelimit
 from .context import Actor
 from .errors import APIError, BadRequest, NotFound, UnknownParameter, ValidationFailed
 from .filters import apply_filters, normalize_filter_params, parse_sort, search_condition
+from .history import STATE_ACTIONS, history_view, transition_check
 from .pagination import PAGINATION_PARAMS, paginate, sort_columns
 from .parsers import check_query_params
 from .rows import cached_plan, report_missing_plan
 from .serializers import parse_expand, scoped_related_querysets
+from .states import machine_for
 
 SORT_PARAMS = frozenset({"sort", "order_by", "sort_by", "sort_order", "order_direction"})
 EXPAND_PARAMS = frozenset({"expand", "expand[]"})
@@ -147,6 +149,11 @@ class StatesetAPIView(APIView):
 class ReadOnlyResourceViewSet(ViewSetMixin, StatesetAPIView):
     """A collection's reads: list, retrieve, search and the `/list` form."""
 
+    model = None  # the resource's model: its policy label and envelope name
+    # The app's `<entity>_list(*, organization)`: the organization's rows with what the API reads.
+    # Without one, the rows are `model.objects.for_org(organization)`.
+    selector = None
+    # Derived from `model` (DRF and drf-spectacular read `queryset.model`); rows never come from it.
     queryset = None
     serializer_class = None
     filterset_class = None
@@ -155,9 +162,16 @@ class ReadOnlyResourceViewSet(ViewSetMixin, StatesetAPIView):
     search_fields = ()
     lookup_value_regex = r"[A-Za-z0-9_\-]+"
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "model" not in cls.__dict__ and "queryset" in cls.__dict__ and cls.queryset is not None:
+            cls.model = cls.queryset.model
+        elif "model" in cls.__dict__ and "queryset" not in cls.__dict__ and cls.model is not None:
+            cls.queryset = cls.model._default_manager.none()
+
     @property
     def policy_label(self):
-        return self.queryset.model._meta.label
+        return self.model._meta.label
 
     def operation_for(self, request):
         if request.method in ("GET", "HEAD", "OPTIONS"):
@@ -167,7 +181,19 @@ class ReadOnlyResourceViewSet(ViewSetMixin, StatesetAPIView):
             return "create"
         if request.method == "DELETE":
             return "delete"
+        if request.method == "POST" and action_name:
+            # An action on one object is an operation of its own in the policy table (`suspend`,
+            # `revoke`): the table can reserve it to some roles, a key's scope can name it.
+            return action_name
         return "update"
+
+    @classmethod
+    def get_extra_actions(cls):
+        """`history` and `can_transition` exist only where the model has a state machine."""
+        actions = super().get_extra_actions()
+        if cls.queryset is None or machine_for(cls.queryset.model) is None:
+            actions = [extra for extra in actions if extra.__name__ not in STATE_ACTIONS]
+        return actions
 
     # Querysets ----------------------------------------------------------------------------
 
@@ -176,7 +202,11 @@ class ReadOnlyResourceViewSet(ViewSetMixin, StatesetAPIView):
         return policy.scope_queryset(self.actor, self.policy_label, operation, self.get_queryset())
 
     def get_queryset(self):
-        return self.queryset.all()
+        """The actor's organization's rows (the policy then narrows them), through the selector."""
+        organization = self.actor.organization if self.actor is not None else None
+        if self.selector is not None:
+            return self.selector(organization=organization)
+        return self.model._default_manager.for_org(organization)
 
     def get_object(self, operation="read"):
         obj = self.base_queryset(operation).filter(pk=self.kwargs["pk"]).first()
@@ -264,7 +294,36 @@ class ReadOnlyResourceViewSet(ViewSetMixin, StatesetAPIView):
         return self._list(request, self.base_queryset("read"), envelope_key=self.envelope_name())
 
     def envelope_name(self):
-        return self.queryset.model._meta.verbose_name_plural.replace(" ", "_")
+        return self.model._meta.verbose_name_plural.replace(" ", "_")
+
+    # State machines (apps.core.states, apps.core.history) ----------------------------------
+
+    @action(detail=True, methods=["get"], url_path="history")
+    def history(self, request, *args, **kwargs):
+        """The object's status changes, newest first."""
+        view = history_view(self, self.get_object("read"))
+        return view._list(request, view.base_queryset("read"))
+
+    @action(detail=True, methods=["get"], url_path="can_transition")
+    def can_transition(self, request, *args, **kwargs):
+        self.check_query_params(frozenset({"target"}))
+        return Response(transition_check(self.get_object("read"), request.query_params.get("target", "")))
+
+    def run_transition(self, service):
+        """An action that moves one object through its state machine, by
+        `service(*, organization, actor, instance, reason)`: the body is optional and may carry a
+        `reason` (kept in the history); answers the whole object."""
+        body = self.request.data if isinstance(self.request.data, dict) else {}
+        for key in body:
+            if key != "reason":
+                raise UnknownParameter(f"Received unknown parameter: {key}", param=key)
+        reason = body.get("reason")
+        if reason is not None and not isinstance(reason, str):
+            raise ValidationFailed("reason: give the reason as a string.", param="reason")
+        instance = self.get_object(self.action)
+        return self.serialize(
+            service(organization=self.actor.organization, actor=self.actor, instance=instance, reason=reason)
+        )
 
 
 class ResourceViewSet(ReadOnlyResourceViewSet):

@@ -10,6 +10,19 @@ class EventsConfig(AppConfig):
         from django.conf import settings
         from django.core.signals import request_started
 
+        from . import services
+        from .embedded import scheduler
+
+        scheduler.configure(attempt=services.webhook_delivery_attempt, sweep=services.webhook_deliveries_sweep)
+
+        from apps.core import changes
+
+        from . import payloads, policies, states  # noqa: F401 - the app's rows of the shared tables
+        from .services import emit_change
+
+        # Every change recorded through apps.core.changes gets its event (when it has one).
+        changes.register_writer(emit_change)
+
         if settings.WEBHOOK_DELIVERY_BACKEND == "embedded" and settings.WEBHOOK_EMBEDDED_AUTOSTART:
             from .embedded import autostart
 

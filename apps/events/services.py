@@ -19,9 +19,12 @@ from django.db.models import F, Max
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from apps.core import payloads
+from apps.core.changes import record_change
 from apps.core.context import Actor
 from apps.core.errors import Conflict, ValidationFailed
 from apps.core.jsonutil import dumps, to_jsonable
+from apps.core.states import transition
 
 from . import queue
 from .models import (
@@ -92,6 +95,19 @@ def emit(*, organization, type, obj, data, previous_attributes=None, actor=None)
     return event
 
 
+def emit_change(change):
+    """The outbox's writer for apps.core.changes: the change's event, if it has one."""
+    if change.emit_event:
+        emit(
+            organization=change.actor.organization,
+            type=change.action,
+            obj=change.obj,
+            data=change.event_data,
+            previous_attributes=change.previous_attributes,
+            actor=change.actor,
+        )
+
+
 def _deliveries_create(event, endpoints, *, now=None):
     if not endpoints:
         return []
@@ -125,12 +141,6 @@ def event_payload(event):
 # Endpoints ---------------------------------------------------------------------------------
 
 
-def endpoint_representation(endpoint, actor=None):
-    from .serializers import WebhookEndpointSerializer
-
-    return WebhookEndpointSerializer(endpoint, context={"actor": actor}).data
-
-
 def _validated_url(url):
     try:
         check_url(url, unresolvable_ok=True)
@@ -149,12 +159,21 @@ def _locked_endpoint(organization, endpoint):
     return WebhookEndpoint.objects.for_org(organization).select_for_update().get(pk=endpoint.pk)
 
 
+def _own_endpoint(organization, endpoint):
+    """The organization's endpoint (another one's is not found); the recorder then locks it."""
+    return WebhookEndpoint.objects.for_org(organization).get(pk=endpoint.pk)
+
+
+# Endpoint edits are audited; only their status changes are published (`webhook_endpoint.disabled`).
+_AUDIT_ONLY = {"emit_event": False}
+
+
 def webhook_endpoint_create(*, organization, actor, data):
     """A new endpoint and its signing secret (the only time the secret is returned)."""
     data = dict(data)
     secret = new_secret()
-    with transaction.atomic():
-        endpoint = WebhookEndpoint.objects.create(
+    with record_change(WebhookEndpoint, actor=actor, verb="created", **_AUDIT_ONLY) as change:
+        change.obj = WebhookEndpoint.objects.create(
             organization=organization,
             created_by=actor.actor_id,
             url=_validated_url(data["url"]),
@@ -163,122 +182,67 @@ def webhook_endpoint_create(*, organization, actor, data):
             metadata=data.get("metadata") or {},
             secret=secret,
         )
-        from apps.accounts.services import audit_record
-
-        audit_record(
-            actor=actor, action="webhook_endpoint.created", obj=endpoint, after=endpoint_representation(endpoint, actor)
-        )
-    return endpoint, secret
+    return change.obj, secret
 
 
+# Status moves only through transition() (enable/disable), never through an update.
 ENDPOINT_FIELDS = ("url", "description", "events", "metadata")
 
 
 def webhook_endpoint_update(*, organization, actor, instance, data):
-    from apps.accounts.services import audit_record
-
-    with transaction.atomic():
-        endpoint = _locked_endpoint(organization, instance)
-        before = endpoint_representation(endpoint, actor)
-        if "url" in data:
-            data = {**data, "url": _validated_url(data["url"])}
-        if "events" in data:
-            data = {**data, "events": _validated_events(data["events"])}
+    if "url" in data:
+        data = {**data, "url": _validated_url(data["url"])}
+    if "events" in data:
+        data = {**data, "events": _validated_events(data["events"])}
+    with record_change(_own_endpoint(organization, instance), actor=actor, verb="updated", **_AUDIT_ONLY) as change:
+        endpoint = change.obj
         changed = [name for name in ENDPOINT_FIELDS if name in data and getattr(endpoint, name) != data[name]]
         if changed:
             for name in changed:
                 setattr(endpoint, name, data[name])
             endpoint.save(update_fields=[*changed, "updated_at"])
-            audit_record(
-                actor=actor,
-                action="webhook_endpoint.updated",
-                obj=endpoint,
-                before=before,
-                after=endpoint_representation(endpoint, actor),
-            )
-    return endpoint
+    return change.obj
 
 
 def webhook_endpoint_delete(*, organization, actor, instance):
-    from apps.accounts.services import audit_record
-
-    with transaction.atomic():
-        endpoint = _locked_endpoint(organization, instance)
-        audit_record(
-            actor=actor,
-            action="webhook_endpoint.deleted",
-            obj=endpoint,
-            before=endpoint_representation(endpoint, actor),
-        )
-        endpoint_id = endpoint.pk
-        endpoint.delete()
-        endpoint.pk = endpoint_id
-    return endpoint
+    with record_change(_own_endpoint(organization, instance), actor=actor, verb="deleted", **_AUDIT_ONLY) as change:
+        change.obj.delete()
+    return change.obj
 
 
 def _set_endpoint_status(endpoint, actor, status, reason=""):
-    """Move a locked endpoint to `status`, with its audit row and event; already there: no-op."""
-    from apps.accounts.services import audit_record
-
-    if endpoint.status == status:
-        return endpoint
-    before = endpoint_representation(endpoint, actor)
-    endpoint.status = status
+    """Move the endpoint to `status` through transition() (history, audit row, event); already
+    there: nothing happens. Enabling starts its failure count afresh."""
     if status == WebhookEndpointStatus.DISABLED:
-        endpoint.disabled_reason, endpoint.disabled_at = reason[:255], timezone.now()
+        changes = {"disabled_reason": reason[:255], "disabled_at": timezone.now()}
     else:
-        endpoint.disabled_reason, endpoint.disabled_at = "", None
-        endpoint.consecutive_failures, endpoint.failing_since = 0, None
-    endpoint.save(
-        update_fields=[
-            "status",
-            "disabled_reason",
-            "disabled_at",
-            "consecutive_failures",
-            "failing_since",
-            "updated_at",
-        ]
-    )
-    after = endpoint_representation(endpoint, actor)
-    audit_record(actor=actor, action=f"webhook_endpoint.{status}", obj=endpoint, before=before, after=after)
-    emit(
-        organization=endpoint.organization,
-        type=f"webhook_endpoint.{status}",
-        obj=endpoint,
-        data=after,
-        previous_attributes={"status": before["status"]},
-        actor=actor,
-    )
-    return endpoint
+        changes = {"disabled_reason": "", "disabled_at": None, "consecutive_failures": 0, "failing_since": None}
+    return transition(endpoint, status, actor=actor, reason=reason or None, changes=changes)
 
 
 def webhook_endpoint_enable(*, organization, actor, endpoint):
-    with transaction.atomic():
-        return _set_endpoint_status(_locked_endpoint(organization, endpoint), actor, WebhookEndpointStatus.ENABLED)
+    return _set_endpoint_status(_own_endpoint(organization, endpoint), actor, WebhookEndpointStatus.ENABLED)
 
 
 def webhook_endpoint_disable(*, organization, actor, endpoint, reason="Disabled by a user."):
-    with transaction.atomic():
-        endpoint = _locked_endpoint(organization, endpoint)
-        return _set_endpoint_status(endpoint, actor, WebhookEndpointStatus.DISABLED, reason)
+    return _set_endpoint_status(_own_endpoint(organization, endpoint), actor, WebhookEndpointStatus.DISABLED, reason)
 
 
 def webhook_endpoint_rotate_secret(*, organization, actor, endpoint):
     """A new secret (returned once); the old one keeps signing for WEBHOOK_SECRET_ROTATION_SECONDS
     so receivers can switch without losing a delivery."""
-    from apps.accounts.services import audit_record
-
     secret = new_secret()
-    with transaction.atomic():
-        endpoint = _locked_endpoint(organization, endpoint)
+    with record_change(
+        _own_endpoint(organization, endpoint), actor=actor, verb="secret_rotated", **_AUDIT_ONLY
+    ) as change:
+        endpoint = change.obj
         endpoint.previous_secret = endpoint.secret
         endpoint.previous_secret_expires_at = timezone.now() + timedelta(
             seconds=settings.WEBHOOK_SECRET_ROTATION_SECONDS
         )
         endpoint.secret = secret
         endpoint.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"])
-        audit_record(actor=actor, action="webhook_endpoint.secret_rotated", obj=endpoint)
-    return endpoint, secret
+    return change.obj, secret
 
 
 def webhook_endpoint_test(*, organization, actor, endpoint):
@@ -294,7 +258,7 @@ def webhook_endpoint_test(*, organization, actor, endpoint):
             type="webhook_endpoint.test",
             object_type=endpoint._meta.model_name,
             object_id=endpoint.pk,
-            data=endpoint_representation(endpoint, actor),
+            data=payloads.build(endpoint),
             previous_attributes=None,
             actor=actor,
         )

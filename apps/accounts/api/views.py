@@ -70,7 +70,7 @@ class AuditLogFilterSet(ResourceFilterSet):
 class AuditLogViewSet(ReadOnlyResourceViewSet):
     """The audit log of the organization (admins only)."""
 
-    queryset = AuditLog.objects.all()
+    model = AuditLog
     serializer_class = AuditLogSerializer
     filterset_class = AuditLogFilterSet
     search_fields = ("action", "object_id", "actor_id")
@@ -86,7 +86,7 @@ class APIKeyViewSet(ReadOnlyResourceViewSet):
     """API keys of the organization (admins): list, create (the secret is shown once), revoke.
     A live credential sees and manages the keys of both modes; a test credential test keys only."""
 
-    queryset = APIKey.objects.all()
+    model = APIKey
     serializer_class = APIKeySerializer
     filterset_class = APIKeyFilterSet
 
@@ -115,7 +115,7 @@ class APIKeyViewSet(ReadOnlyResourceViewSet):
 
     @action(detail=True, methods=["post"], url_path="revoke")
     def revoke(self, request, *args, **kwargs):
-        key = self.get_object("update")
+        key = self.get_object("revoke")  # also for DELETE, which revokes
         key = services.api_key_revoke(key=key, actor=self.actor)
         return self.serialize(key)
 

@@ -7,6 +7,7 @@ from apps.core.errors import APIError
 from apps.core.views import ReadOnlyResourceViewSet, ResourceViewSet
 
 from .. import selectors, services
+from ..models import Event, WebhookDelivery, WebhookEndpoint
 from ..serializers import EventSerializer, WebhookDeliverySerializer, WebhookEndpointSerializer
 from .filters import EventFilterSet, WebhookDeliveryFilterSet, WebhookEndpointFilterSet
 
@@ -14,7 +15,8 @@ from .filters import EventFilterSet, WebhookDeliveryFilterSet, WebhookEndpointFi
 class EventViewSet(ReadOnlyResourceViewSet):
     """The organization's events (`/v1/events`), newest first."""
 
-    queryset = selectors.event_list()
+    model = Event
+    selector = staticmethod(selectors.event_list)
     serializer_class = EventSerializer
     filterset_class = EventFilterSet
     ordering_fields = ("created_at", "sequence")
@@ -24,7 +26,8 @@ class EventViewSet(ReadOnlyResourceViewSet):
 class WebhookDeliveryViewSet(ReadOnlyResourceViewSet):
     """Deliveries of events to endpoints, with every attempt (`/v1/webhook_deliveries`)."""
 
-    queryset = selectors.webhook_delivery_list()
+    model = WebhookDelivery
+    selector = staticmethod(selectors.webhook_delivery_list)
     serializer_class = WebhookDeliverySerializer
     filterset_class = WebhookDeliveryFilterSet
     ordering_fields = ("created_at", "last_attempt_at", "next_attempt_at")
@@ -32,16 +35,18 @@ class WebhookDeliveryViewSet(ReadOnlyResourceViewSet):
 
     @action(detail=True, methods=["post"], url_path="retry")
     def retry(self, request, *args, **kwargs):
-        delivery = self.get_object("update")
+        # The action's own operation: a key scoped to `webhooks:retry` may retry and see the result.
+        delivery = self.get_object(self.action)
         services.webhook_delivery_retry(organization=self.actor.organization, actor=self.actor, delivery=delivery)
-        return self.serialize(self.get_object("read"))
+        return self.serialize(self.get_object(self.action))
 
 
 class WebhookEndpointViewSet(ResourceViewSet):
     """Webhook endpoints (`/v1/webhooks`): CRUD, the signing secret once at creation and at
     rotation, enable/disable, a test event, the endpoint's deliveries."""
 
-    queryset = selectors.webhook_endpoint_list()
+    model = WebhookEndpoint
+    selector = staticmethod(selectors.webhook_endpoint_list)
     serializer_class = WebhookEndpointSerializer
     filterset_class = WebhookEndpointFilterSet
     search_fields = ("url", "description")
@@ -60,7 +65,7 @@ class WebhookEndpointViewSet(ResourceViewSet):
         raise APIError("Webhook endpoints are created one at a time.", code="METHOD_NOT_ALLOWED", status=405)
 
     def _transition(self, service, **extra):
-        endpoint = self.get_object("update")
+        endpoint = self.get_object(self.action)
         endpoint = service(organization=self.actor.organization, actor=self.actor, endpoint=endpoint, **extra)
         return endpoint
 
