@@ -1,10 +1,14 @@
-"""The benchmark's URLconf: the product's URLs plus `GET /bench/baseline/customers`.
+"""The benchmark's URLconf: the product's URLs plus `GET /bench/baseline/customers` and
+`GET /bench/baseline/events`.
 
 The baseline answers the same page as `GET /v1/customers?limit=100` (same rows, same order, same
 fields, nested addresses, `has_more`, `next_cursor`) with one SQL query that builds the whole
 JSON body in PostgreSQL (`json_agg`), and no DRF, authentication or rate limiting. It runs
 behind the same Django middleware as the real endpoint, so the ratio measures what the API
 layer costs on top of "just the data".
+
+`/bench/baseline/events` does the same for `GET /v1/events?limit=100` (bench/events_list.py):
+the event payload with its stored `data` JSON and the organization's `livemode`.
 
 The organization comes from BENCH_ORGANIZATION_ID (set by bench/customers_list.py).
 """
@@ -17,6 +21,7 @@ from django.urls import path
 
 from apps.accounts.models import Organization
 from apps.crm.models import Customer, CustomerAddress
+from apps.events.models import Event
 from stateset import urls as product_urls
 
 CUSTOMER_FIELDS = (
@@ -56,6 +61,52 @@ def _timestamp(column):
 
 def _pairs(alias, fields):
     return ", ".join(f"'{name}', {alias}.{name}" for name in fields)
+
+
+def _next_cursor(alias):
+    """The API's cursor after row `alias` of the default order (newest first)."""
+    cursor_json = (
+        f"'{{\"v\":[' || to_json({_timestamp(f'{alias}.created_at')}) || ',' || to_json({alias}.id) "
+        f'|| \'],"s":"-created_at,-pk"}}\''
+    )
+    return f"rtrim(translate(encode(convert_to({cursor_json}, 'UTF8'), 'base64'), '+/' || chr(10), '-_'), '=')"
+
+
+def _list_sql(table, row_object):
+    """One page (newest first) of `table`'s rows of the organization as the API's list body."""
+    return f"""
+        WITH candidates AS (
+            SELECT c.*, row_number() OVER (ORDER BY c.created_at DESC, c.id DESC) AS position
+            FROM {table} c
+            WHERE c.organization_id = %(organization)s
+            ORDER BY c.created_at DESC, c.id DESC
+            LIMIT %(limit)s + 1
+        )
+        SELECT json_build_object(
+            'object', 'list',
+            'url', %(url)s,
+            'data', COALESCE(
+                (SELECT json_agg({row_object} ORDER BY c.position)
+                 FROM candidates c WHERE c.position <= %(limit)s),
+                '[]'::json),
+            'has_more', (SELECT count(*) FROM candidates) > %(limit)s,
+            'next_cursor', (SELECT CASE WHEN (SELECT count(*) FROM candidates) > %(limit)s
+                                        THEN {_next_cursor("last")} END
+                            FROM candidates last WHERE last.position = %(limit)s)
+        )::text
+        FROM {Organization._meta.db_table} o WHERE o.id = %(organization)s
+    """
+
+
+def _events_sql():
+    # apps.events.services.event_payload, column by column; `created` is whole seconds.
+    event_object = """json_build_object(
+        'id', c.id, 'object', 'event', 'type', c.type, 'api_version', c.api_version,
+        'created', floor(extract(epoch FROM c.created_at))::bigint,
+        'livemode', o.livemode, 'sequence', c.sequence, 'data', c.data,
+        'request', json_build_object('id', NULLIF(c.request_id, ''),
+                                     'idempotency_key', NULLIF(c.idempotency_key, '')))"""
+    return _list_sql(Event._meta.db_table, event_object)
 
 
 def _page_sql():
@@ -116,6 +167,18 @@ PAGE_SQL = _page_sql()
 PAGE_LIMIT = 100
 
 
+EVENTS_SQL = _events_sql()
+
+
+def baseline_events(request):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            EVENTS_SQL, {"organization": os.environ["BENCH_ORGANIZATION_ID"], "limit": PAGE_LIMIT, "url": "/v1/events"}
+        )
+        body = cursor.fetchone()[0]
+    return HttpResponse(body, content_type="application/json")
+
+
 def baseline_customers(request):
     with connection.cursor() as cursor:
         cursor.execute(
@@ -126,6 +189,10 @@ def baseline_customers(request):
     return HttpResponse(body, content_type="application/json")
 
 
-urlpatterns = [path("bench/baseline/customers", baseline_customers), *product_urls.urlpatterns]
+urlpatterns = [
+    path("bench/baseline/customers", baseline_customers),
+    path("bench/baseline/events", baseline_events),
+    *product_urls.urlpatterns,
+]
 handler404 = product_urls.handler404
 handler500 = product_urls.handler500

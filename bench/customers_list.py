@@ -95,7 +95,7 @@ def ensure_database():
             print(f"created database {name}")
 
 
-def prepare_data():
+def prepare_data(seed=None):
     """Migrate, seed (once) and return (organization id, a new live secret key)."""
     os.environ.update(server_environment())
     import django
@@ -119,6 +119,8 @@ def prepare_data():
     missing = CUSTOMER_COUNT - Customer.objects.for_org(organization).count()
     if missing > 0:
         seed_customers(organization, missing, Customer, CustomerAddress, timezone)
+    if seed is not None:
+        seed(organization)
     actor = Actor.system(organization, "bench")
     _key, secret = api_key_create(organization=organization, kind="secret", mode="live", name="bench", actor=actor)
     from django.db import connections
@@ -248,11 +250,11 @@ def fetch(port, path, headers):
         conn.close()
 
 
-def check_same_page(port, headers):
+def check_same_page(port, headers, real_path=REAL_PATH, baseline_path=BASELINE_PATH, noun="customers"):
     import json
 
-    real_status, real_body = fetch(port, REAL_PATH, headers)
-    base_status, base_body = fetch(port, BASELINE_PATH, {})
+    real_status, real_body = fetch(port, real_path, headers)
+    base_status, base_body = fetch(port, baseline_path, {})
     if real_status != 200 or base_status != 200:
         raise SystemExit(
             f"expected 200 from both: real {real_status} {real_body[:300]!r}, "
@@ -274,7 +276,7 @@ def check_same_page(port, headers):
                     print(f"{key}: real {real[key]!r}, baseline {base.get(key)!r}")
         raise SystemExit("the baseline's page differs from the real one")
     print(
-        f"both endpoints: 200, the same {len(real_ids)} customers, identical JSON "
+        f"both endpoints: 200, the same {len(real_ids)} {noun}, identical JSON "
         f"(real {len(real_body)} bytes, baseline {len(base_body)} bytes)"
     )
 
@@ -420,7 +422,13 @@ def run_python_load(port, path, headers, duration, connections):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    run(__doc__, REAL_PATH, BASELINE_PATH, "customers")
+
+
+def run(doc, real_path, baseline_path, noun, seed=None):
+    """Parse the command line, prepare the data (`seed(organization)` adds a benchmark's own
+    rows), then measure `real_path` beside `baseline_path` and print the figures."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured round (default 10)")
     parser.add_argument("--rounds", type=int, default=3, help="measured rounds per endpoint (default 3)")
     parser.add_argument("--warmup", type=int, default=3, help="warm-up seconds per endpoint (default 3)")
@@ -445,7 +453,7 @@ def main():
         load, generator = run_python_load, "python processes"
 
     ensure_database()
-    organization_id, secret = prepare_data()
+    organization_id, secret = prepare_data(seed)
     headers = {"Authorization": f"Bearer {secret}"}
     port = free_port()
     server = None
@@ -456,8 +464,8 @@ def main():
             f"127.0.0.1:{port}; PostgreSQL {DATABASE_URL.rpartition('/')[2]}, Redis {REDIS_URL.rpartition('/')[2]}; "
             f"load: {generator}, {args.connections} connections, {args.rounds} x {args.duration}s per endpoint"
         )
-        check_same_page(port, headers)
-        endpoints = {"real": (REAL_PATH, headers), "baseline": (BASELINE_PATH, {})}
+        check_same_page(port, headers, real_path, baseline_path, noun)
+        endpoints = {"real": (real_path, headers), "baseline": (baseline_path, {})}
         for path, endpoint_headers in endpoints.values():
             load(port, path, endpoint_headers, args.warmup, args.connections)
         results = {name: [] for name in endpoints}
@@ -486,7 +494,7 @@ def main():
         }
         print()
         print(f"{'endpoint':<48} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>11}")
-        for name, path in (("real", REAL_PATH), ("baseline", BASELINE_PATH + " (json_agg)")):
+        for name, path in (("real", real_path), ("baseline", baseline_path + " (json_agg)")):
             figures = summary[name]
             print(
                 f"{name + ' ' + path:<48} {figures['rps']:8.1f} {figures['p50']:8.2f} {figures['p99']:8.2f} "
