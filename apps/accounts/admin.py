@@ -1,12 +1,12 @@
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from apps.core.admin import APIError, ReadOnlyAdmin, TenantAdminMixin, TenantReadOnlyAdmin, admin_actor
+from apps.core.admin import APIError, ReadOnlyAdmin, ServiceAdmin, TenantReadOnlyAdmin, admin_actor
 
 from . import services
 from .models import APIKey, AuditLog, AuthToken, Membership, Organization, Role, User
@@ -30,8 +30,7 @@ class OrganizationAdmin(admin.ModelAdmin):
         queryset = super().get_queryset(request)
         if request.user.is_superuser:
             return queryset
-        live_ids = request.user.memberships.values_list("organization_id", flat=True)
-        return queryset.filter(pk__in=live_ids) | queryset.filter(live_organization_id__in=live_ids)
+        return queryset.of_member(request.user)
 
     def has_add_permission(self, request):
         return request.user.is_superuser
@@ -152,15 +151,11 @@ class MembershipAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/accounts/membership/invite.html", context)
 
 
-@admin.action(description="Revoke the selected keys")
-def revoke_keys(modeladmin, request, queryset):
-    for key in queryset.filter(revoked_at__isnull=True):
-        services.api_key_revoke(key=key, actor=admin_actor(request, services.api_key_organization(key)))
-    messages.success(request, "Keys revoked.")
-
-
 @admin.register(APIKey)
-class APIKeyAdmin(TenantAdminMixin, ReadOnlyAdmin):
+class APIKeyAdmin(ServiceAdmin):
+    """Keys are created through the API (the secret is shown once there); here they are listed
+    and revoked. The form is read-only."""
+
     list_display = [
         "redacted",
         "name",
@@ -175,14 +170,28 @@ class APIKeyAdmin(TenantAdminMixin, ReadOnlyAdmin):
     list_filter = ["kind", "mode", "organization"]
     search_fields = ["name", "id", "last4"]
     exclude = ["secret_hash"]
-    actions = [revoke_keys]
+    actions = ["revoke_keys"]
 
-    def has_change_permission(self, request, obj=None):
-        # Needed for the revoke action; the form itself is read-only.
-        return TenantAdminMixin.has_change_permission(self, request, obj)
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoked, never deleted: the audit log keeps naming the key
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields if f.name != "secret_hash"]
+
+    def organization_of(self, key):
+        return services.api_key_organization(key)  # a test key acts on the sandbox twin
+
+    @admin.action(description="Revoke the selected keys", permissions=["change"])
+    def revoke_keys(self, request, queryset):
+        self.run_service_action(
+            request,
+            queryset.filter(revoked_at__isnull=True),
+            lambda key, actor: services.api_key_revoke(key=key, actor=actor),
+            done="{count} keys revoked.",
+        )
 
 
 @admin.register(AuthToken)

@@ -6,7 +6,7 @@ from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 
 from apps.core.ids import new_id
-from apps.core.models import ModeMarkedIdModel
+from apps.core.models import ModeMarkedIdModel, TenantQuerySet
 
 
 def new_organization_id():
@@ -76,6 +76,14 @@ class Plan(models.TextChoices):
     ENTERPRISE = "enterprise"
 
 
+class OrganizationQuerySet(models.QuerySet):
+    def of_member(self, user):
+        """The organizations `user` is a member of: the live ones and their sandbox twins (members
+        belong to the live organization; the twin shares them)."""
+        live_ids = user.memberships.values_list("organization_id", flat=True)
+        return self.filter(models.Q(pk__in=live_ids) | models.Q(live_organization_id__in=live_ids))
+
+
 class Organization(models.Model):
     """A tenant. Every live organization has a sandbox twin (`livemode=False`) that test-mode
     credentials reach; the twin shares the live organization's plan, members and keys."""
@@ -95,6 +103,8 @@ class Organization(models.Model):
     concurrent_requests_limit = models.PositiveIntegerField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = OrganizationQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -156,6 +166,8 @@ class APIKey(ModeMarkedIdModel):
     # actor id string (apps.core.models.TenantModel), a different thing under the same name.
     created_by_user = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()  # for_org, like every organization's rows
 
     class Meta:
         verbose_name = "API key"
@@ -221,6 +233,8 @@ class AuditLog(ModeMarkedIdModel):
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()  # for_org, like every organization's rows
 
     class Meta:
         indexes = [

@@ -1,23 +1,27 @@
-"""The staff dashboard's tenancy: staff see the organizations they are members of; writes go
-through the same services, with the same policy table, as the API."""
+"""The staff dashboard's tenancy and writes.
+
+Tenancy: a staff user acts, in each organization they are a member of (and its sandbox twin), as
+an actor of their membership's role; the changelist is the union of what the policy table's
+`scope_queryset` gives each of those actors, so the admin scopes rows exactly as the API does.
+
+Writes: `ServiceAdmin` is the base of every admin that changes rows. Saves, deletes and actions
+call the app's services with the staff actor; a service's refusal (`APIError`) is shown on the
+form as an error message, nothing is saved, never a 500.
+"""
 
 from django.contrib import admin, messages
+from django.db import transaction
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 
 from . import policy
 from .context import Actor
 from .errors import APIError
 
 
-def admin_actor(request, organization):
-    """The Actor for a staff user acting in the admin on `organization`."""
-    from apps.accounts.models import Membership
-
+def staff_actor(request, organization, role):
+    """The Actor for the logged-in staff user acting on `organization` with `role`."""
     user = request.user
-    if user.is_superuser:
-        role = "admin"
-    else:
-        membership = Membership.objects.filter(user=user, organization=organization.live).first()
-        role = membership.role if membership else "anonymous"
     return Actor(
         organization=organization,
         role=role,
@@ -27,61 +31,70 @@ def admin_actor(request, organization):
     ).with_request(request)
 
 
+def admin_actor(request, organization):
+    """The Actor for a staff user acting in the admin on `organization`."""
+    user = request.user
+    if user.is_superuser:
+        return staff_actor(request, organization, "admin")
+    role = next((role for org, role in staff_memberships(request) if org.pk == organization.pk), "anonymous")
+    return staff_actor(request, organization, role)
+
+
+def staff_memberships(request):
+    """(organization, role) for every organization the staff user is a member of, each sandbox
+    twin with its live organization's role; read once per request."""
+    cached = getattr(request, "_staff_memberships", None)
+    if cached is None:
+        cached = []
+        for membership in request.user.memberships.select_related("organization__sandbox"):
+            cached.append((membership.organization, membership.role))
+            cached.append((membership.organization.sandbox, membership.role))
+        request._staff_memberships = cached
+    return cached
+
+
 class TenantAdminMixin:
-    """Scopes the changelist to the user's organizations (live and sandbox) and checks the
-    policy table for the user's role."""
+    """Scopes the changelist and the choices to the user's organizations (live and sandbox) and
+    checks the policy table for the user's role, through the same functions as the API."""
 
-    def _organization_ids(self, request):
-        from apps.accounts.models import Organization
-
-        if request.user.is_superuser:
-            return None
-        live_ids = list(request.user.memberships.values_list("organization_id", flat=True))
-        return list(Organization.objects.filter(pk__in=live_ids).values_list("pk", flat=True)) + list(
-            Organization.objects.filter(live_organization_id__in=live_ids).values_list("pk", flat=True)
-        )
+    def staff_actors(self, request):
+        return [staff_actor(request, organization, role) for organization, role in staff_memberships(request)]
 
     def get_queryset(self, request):
-        """The rows the policy table lets the user read: per membership, all rows of the
-        organization (and its sandbox) or only the rows the user created."""
-        from django.db.models import Q
-
+        """The rows the policy table lets the user read: per organization, all its rows or only
+        those the user created, as `policy.scope_queryset` says for the membership's role."""
         queryset = super().get_queryset(request)
         if request.user.is_superuser:
             return queryset
-        rules = policy.POLICIES.get(self.model._meta.label)
-        visible = Q(pk__in=[])
-        for membership in request.user.memberships.select_related("organization__sandbox"):
-            rule = rules.roles.get(membership.role, {}).get("read") if rules else None
-            if rule is None:
-                continue
-            organizations = Q(organization_id__in=[membership.organization_id, membership.organization.sandbox.pk])
-            if rule.rows == "own":
-                organizations &= Q(created_by=str(request.user.pk))
-            visible |= organizations
-        return queryset.filter(visible)
+        label = self.model._meta.label
+        visible = queryset.none()
+        for actor in self.staff_actors(request):
+            if policy.allows(actor, label, "read"):
+                visible = visible | policy.scope_queryset(actor, label, "read", queryset)
+        return visible
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        ids = self._organization_ids(request)
-        if ids is not None and field is not None and db_field.name == "organization":
-            field.queryset = field.queryset.filter(pk__in=ids)
-        elif ids is not None and field is not None and hasattr(db_field.related_model, "organization_id"):
-            field.queryset = field.queryset.filter(organization_id__in=ids)
+        if request.user.is_superuser or field is None:
+            return field
+        organizations = self.model._meta.get_field("organization").related_model.objects.of_member(request.user)
+        if db_field.name == "organization":
+            field.queryset = field.queryset.of_member(request.user)
+        elif hasattr(field.queryset, "for_orgs"):
+            field.queryset = field.queryset.for_orgs(organizations)
         return field
 
     def _allowed(self, request, operation, obj=None):
         if request.user.is_superuser:
             return True
+        label = self.model._meta.label
         if obj is None:
-            from apps.accounts.models import Membership
+            return any(policy.allows(actor, label, operation) for actor in self.staff_actors(request))
+        return policy.allows(admin_actor(request, self.organization_of(obj)), label, operation)
 
-            roles = set(Membership.objects.filter(user=request.user).values_list("role", flat=True))
-            label = self.model._meta.label
-            return any(
-                policy.POLICIES.get(label) and operation in policy.POLICIES[label].roles.get(role, {}) for role in roles
-            )
-        return policy.allows(admin_actor(request, obj.organization), self.model._meta.label, operation)
+    def organization_of(self, obj):
+        """The organization whose actor acts on `obj` (API keys override: a test key's sandbox)."""
+        return obj.organization
 
     def has_view_permission(self, request, obj=None):
         return request.user.is_active and request.user.is_staff and self._allowed(request, "read", obj)
@@ -100,6 +113,123 @@ class TenantAdminMixin:
 
     def report_api_error(self, request, exc):
         self.message_user(request, f"{exc.code}: {exc.message}", level=messages.ERROR)
+
+    def run_service_action(self, request, queryset, function, done="{count} done."):
+        """function(obj, actor) for each selected row, each in its own transaction; a refusal
+        is reported for its row and the others go on. Returns how many succeeded."""
+        count = 0
+        for obj in queryset.select_related("organization"):
+            try:
+                with transaction.atomic():
+                    function(obj, admin_actor(request, self.organization_of(obj)))
+            except APIError as exc:
+                self.report_api_error(request, exc)
+            else:
+                count += 1
+        if done:
+            self.message_user(request, done.format(count=count))
+        return count
+
+
+class ServiceRefused(Exception):
+    """A service refused an admin save or delete: raised out of the admin's transaction (so it
+    rolls back) and turned into a message by ServiceAdmin."""
+
+    def __init__(self, error):
+        super().__init__(error.message)
+        self.error = error
+
+
+class ServiceAdmin(TenantAdminMixin, admin.ModelAdmin):
+    """An admin whose writes are the app's services, with the staff user's actor.
+
+    A subclass implements `service_create(request, actor, form)` and `service_update(request,
+    actor, obj, form)` (each returns the saved object) and `service_delete(request, actor, obj)`;
+    its actions call services through `run_service_action` (TenantAdminMixin). When a service refuses (`APIError`), the
+    admin's transaction rolls back, the form comes back with the user's input and the refusal
+    as its error, and an error message says the same.
+    """
+
+    def service_create(self, request, actor, form):
+        raise NotImplementedError(f"{type(self).__name__} creates nothing")
+
+    def service_update(self, request, actor, obj, form):
+        raise NotImplementedError(f"{type(self).__name__} changes nothing")
+
+    def service_delete(self, request, actor, obj):
+        raise NotImplementedError(f"{type(self).__name__} deletes nothing")
+
+    def get_readonly_fields(self, request, obj=None):
+        # The organization is chosen once, at creation: a row never moves between tenants.
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None and "organization" not in readonly:
+            readonly.append("organization")
+        return readonly
+
+    # Saves --------------------------------------------------------------------------------
+
+    def save_model(self, request, obj, form, change):
+        if change and not form.changed_data:
+            return  # nothing the form may change was changed (e.g. a form of read-only fields)
+        actor = admin_actor(request, self.organization_of(obj))
+        try:
+            if change:
+                saved = self.service_update(request, actor, obj, form)
+            else:
+                saved = self.service_create(request, actor, form)
+        except APIError as exc:
+            raise ServiceRefused(exc) from exc
+        obj.pk = saved.pk
+        obj._state.adding = False
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+        refusal = getattr(request, "_service_refusal", None)
+        if refusal is None:
+            return form_class
+
+        class RefusedForm(form_class):
+            # The second pass over the same POST: the service's refusal is the form's error, so
+            # the admin shows the form again with everything the user typed.
+            def clean(self):
+                cleaned = super().clean()
+                self.add_error(None, f"{refusal.code}: {refusal.message}")
+                return cleaned
+
+        RefusedForm.__name__ = form_class.__name__
+        return RefusedForm
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ServiceRefused as refused:
+            # The admin's transaction has rolled back: nothing was saved.
+            self.report_api_error(request, refused.error)
+            request._service_refusal = refused.error
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    # Deletes ------------------------------------------------------------------------------
+
+    def delete_model(self, request, obj):
+        try:
+            self.service_delete(request, admin_actor(request, self.organization_of(obj)), obj)
+        except APIError as exc:
+            raise ServiceRefused(exc) from exc
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except ServiceRefused as refused:
+            self.report_api_error(request, refused.error)
+            opts = self.model._meta
+            url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[object_id])
+            return HttpResponseRedirect(url)
+
+    def delete_queryset(self, request, queryset):
+        """The changelist's "delete selected": each row through the delete service."""
+        self.run_service_action(
+            request, queryset, lambda obj, actor: self.service_delete(request, actor, obj), done=None
+        )
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -126,4 +256,12 @@ class TenantReadOnlyAdmin(TenantAdminMixin, ReadOnlyAdmin):
         return False
 
 
-__all__ = ["TenantReadOnlyAdmin", "TenantAdminMixin", "ReadOnlyAdmin", "admin_actor", "APIError"]
+__all__ = [
+    "APIError",
+    "ReadOnlyAdmin",
+    "ServiceAdmin",
+    "TenantAdminMixin",
+    "TenantReadOnlyAdmin",
+    "admin_actor",
+    "staff_actor",
+]

@@ -1,8 +1,6 @@
-from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.contrib import admin
 
-from apps.core.admin import TenantAdminMixin, admin_actor
-from apps.core.errors import APIError
+from apps.core.admin import ServiceAdmin
 
 from . import services
 from .models import CUSTOMER_FIELDS, Customer, CustomerAddress
@@ -29,55 +27,57 @@ class CustomerAddressInline(admin.TabularInline):
 
 
 @admin.register(Customer)
-class CustomerAdmin(TenantAdminMixin, admin.ModelAdmin):
+class CustomerAdmin(ServiceAdmin):
+    """Customers through the same services as the API (audit row, event, uniqueness). The status
+    moves only by the actions (the transition table), never by editing the field."""
+
     list_display = ["email", "first_name", "last_name", "status", "organization", "created_at"]
     list_filter = ["status", "accepts_marketing", "organization", "created_at"]
     search_fields = ["email", "first_name", "last_name", "phone", "sso_id", "stripe_customer_id", "id"]
-    readonly_fields = ["id", "created_at", "updated_at", "created_by"]
+    readonly_fields = ["id", "status", "created_at", "updated_at", "created_by"]
     fields = ["id", "organization", *CUSTOMER_FIELDS, "created_by", "created_at", "updated_at"]
     inlines = [CustomerAddressInline]
     list_select_related = ["organization"]
     ordering = ["-created_at"]
+    actions = ["activate_customers", "deactivate_customers", "suspend_customers"]
 
-    def get_readonly_fields(self, request, obj=None):
-        return [*self.readonly_fields, "organization"] if obj else self.readonly_fields
-
-    def save_model(self, request, obj, form, change):
-        """Through the same services as the API (audit row, event, uniqueness)."""
-        actor = admin_actor(request, obj.organization)
-        data = {name: form.cleaned_data[name] for name in form.changed_data if name in CUSTOMER_FIELDS}
+    def _input(self, form, names):
+        data = {name: form.cleaned_data[name] for name in names if name in CUSTOMER_FIELDS and name != "status"}
         if "email" in data:
             data["email"] = data["email"].strip().lower()
-        try:
-            if change:
-                saved = services.customer_update(organization=obj.organization, actor=actor, instance=obj, data=data)
-            else:
-                data = {name: form.cleaned_data[name] for name in CUSTOMER_FIELDS if name in form.cleaned_data}
-                data["email"] = data["email"].strip().lower()
-                saved = services.customer_create(organization=obj.organization, actor=actor, data=data)
-        except APIError as exc:
-            form.add_error(None, ValidationError(f"{exc.code}: {exc.message}"))
-            self.message_user(request, f"{exc.code}: {exc.message}", level=messages.ERROR)
-            raise _AbortSave() from exc
-        obj.pk = saved.pk
+        return data
 
-    def delete_model(self, request, obj):
-        services.customer_delete(
-            organization=obj.organization, actor=admin_actor(request, obj.organization), instance=obj
+    def service_create(self, request, actor, form):
+        return services.customer_create(
+            organization=form.cleaned_data["organization"], actor=actor, data=self._input(form, form.cleaned_data)
         )
 
-    def delete_queryset(self, request, queryset):
-        for customer in queryset:
-            self.delete_model(request, customer)
+    def service_update(self, request, actor, obj, form):
+        return services.customer_update(
+            organization=obj.organization, actor=actor, instance=obj, data=self._input(form, form.changed_data)
+        )
 
-    def changeform_view(self, request, *args, **kwargs):
-        try:
-            return super().changeform_view(request, *args, **kwargs)
-        except _AbortSave:
-            from django.http import HttpResponseRedirect
+    def service_delete(self, request, actor, obj):
+        services.customer_delete(organization=obj.organization, actor=actor, instance=obj)
 
-            return HttpResponseRedirect(request.get_full_path())
+    def _move(self, request, queryset, service_name, done):
+        # Looked up when the action runs: the status services live in apps/crm/services.py.
+        service = getattr(services, service_name)
+        self.run_service_action(
+            request,
+            queryset,
+            lambda customer, actor: service(organization=customer.organization, actor=actor, instance=customer),
+            done=done,
+        )
 
+    @admin.action(description="Activate selected customers", permissions=["change"])
+    def activate_customers(self, request, queryset):
+        self._move(request, queryset, "customer_activate", "{count} customers activated.")
 
-class _AbortSave(Exception):
-    pass
+    @admin.action(description="Deactivate selected customers", permissions=["change"])
+    def deactivate_customers(self, request, queryset):
+        self._move(request, queryset, "customer_deactivate", "{count} customers deactivated.")
+
+    @admin.action(description="Suspend selected customers", permissions=["change"])
+    def suspend_customers(self, request, queryset):
+        self._move(request, queryset, "customer_suspend", "{count} customers suspended.")

@@ -2,8 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
-from apps.core.admin import TenantAdminMixin, TenantReadOnlyAdmin, admin_actor
-from apps.core.errors import APIError
+from apps.core.admin import ServiceAdmin, TenantAdminMixin, TenantReadOnlyAdmin
 
 from . import services
 from .models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -41,7 +40,7 @@ class WebhookEndpointForm(forms.ModelForm):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(TenantAdminMixin, admin.ModelAdmin):
+class WebhookEndpointAdmin(ServiceAdmin):
     form = WebhookEndpointForm
     list_display = ["url", "status", "organization", "consecutive_failures", "created_at"]
     list_filter = ["status", "organization"]
@@ -62,66 +61,43 @@ class WebhookEndpointAdmin(TenantAdminMixin, admin.ModelAdmin):
     ordering = ["-created_at"]
     actions = ["enable_endpoints", "disable_endpoints", "send_test_event", "rotate_secrets"]
 
-    def get_readonly_fields(self, request, obj=None):
-        return [*self.readonly_fields, "organization"] if obj else self.readonly_fields
+    def _input(self, form):
+        return {name: form.cleaned_data[name] for name in services.ENDPOINT_FIELDS if name in form.cleaned_data}
 
-    def save_model(self, request, obj, form, change):
-        """Through the services (secret, audit row), like the API."""
-        actor = admin_actor(request, obj.organization)
-        data = {name: form.cleaned_data[name] for name in services.ENDPOINT_FIELDS if name in form.cleaned_data}
-        try:
-            if change:
-                services.webhook_endpoint_update(organization=obj.organization, actor=actor, instance=obj, data=data)
-            else:
-                endpoint, secret = services.webhook_endpoint_create(
-                    organization=obj.organization, actor=actor, data=data
-                )
-                obj.pk = endpoint.pk
-                self.message_user(request, f"Signing secret (shown once): {secret}", level=messages.WARNING)
-        except APIError as exc:
-            self.report_api_error(request, exc)
+    def service_create(self, request, actor, form):
+        endpoint, secret = services.webhook_endpoint_create(
+            organization=form.cleaned_data["organization"], actor=actor, data=self._input(form)
+        )
+        self.message_user(request, f"Signing secret (shown once): {secret}", level=messages.WARNING)
+        return endpoint
 
-    def delete_model(self, request, obj):
-        services.webhook_endpoint_delete(
-            organization=obj.organization, actor=admin_actor(request, obj.organization), instance=obj
+    def service_update(self, request, actor, obj, form):
+        return services.webhook_endpoint_update(
+            organization=obj.organization, actor=actor, instance=obj, data=self._input(form)
         )
 
-    def _each(self, request, queryset, function):
-        done = 0
-        for endpoint in queryset.select_related("organization"):
-            try:
-                function(endpoint, admin_actor(request, endpoint.organization))
-                done += 1
-            except APIError as exc:
-                self.report_api_error(request, exc)
-        return done
+    def service_delete(self, request, actor, obj):
+        services.webhook_endpoint_delete(organization=obj.organization, actor=actor, instance=obj)
+
+    def _each(self, request, queryset, service, done):
+        self.run_service_action(
+            request,
+            queryset,
+            lambda endpoint, actor: service(organization=endpoint.organization, actor=actor, endpoint=endpoint),
+            done=done,
+        )
 
     @admin.action(description="Enable selected endpoints")
     def enable_endpoints(self, request, queryset):
-        done = self._each(
-            request,
-            queryset,
-            lambda e, actor: services.webhook_endpoint_enable(organization=e.organization, actor=actor, endpoint=e),
-        )
-        self.message_user(request, f"{done} endpoints enabled.")
+        self._each(request, queryset, services.webhook_endpoint_enable, "{count} endpoints enabled.")
 
     @admin.action(description="Disable selected endpoints")
     def disable_endpoints(self, request, queryset):
-        done = self._each(
-            request,
-            queryset,
-            lambda e, actor: services.webhook_endpoint_disable(organization=e.organization, actor=actor, endpoint=e),
-        )
-        self.message_user(request, f"{done} endpoints disabled.")
+        self._each(request, queryset, services.webhook_endpoint_disable, "{count} endpoints disabled.")
 
     @admin.action(description="Send a test event")
     def send_test_event(self, request, queryset):
-        done = self._each(
-            request,
-            queryset,
-            lambda e, actor: services.webhook_endpoint_test(organization=e.organization, actor=actor, endpoint=e),
-        )
-        self.message_user(request, f"{done} test events queued.")
+        self._each(request, queryset, services.webhook_endpoint_test, "{count} test events queued.")
 
     @admin.action(description="Rotate signing secrets (old ones keep signing for 24 h)")
     def rotate_secrets(self, request, queryset):
@@ -131,7 +107,7 @@ class WebhookEndpointAdmin(TenantAdminMixin, admin.ModelAdmin):
             )
             self.message_user(request, f"New secret for {endpoint.url} (shown once): {secret}", level=messages.WARNING)
 
-        self._each(request, queryset, rotate)
+        self.run_service_action(request, queryset, rotate, done=None)
 
 
 class WebhookAttemptInline(admin.TabularInline):
@@ -201,15 +177,11 @@ class WebhookDeliveryAdmin(TenantAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Retry selected deliveries now")
     def retry_deliveries(self, request, queryset):
-        done = 0
-        for delivery in queryset.select_related("organization"):
-            try:
-                services.webhook_delivery_retry(
-                    organization=delivery.organization,
-                    actor=admin_actor(request, delivery.organization),
-                    delivery=delivery,
-                )
-                done += 1
-            except APIError as exc:
-                self.report_api_error(request, exc)
-        self.message_user(request, f"{done} deliveries queued for another attempt.")
+        self.run_service_action(
+            request,
+            queryset,
+            lambda delivery, actor: services.webhook_delivery_retry(
+                organization=delivery.organization, actor=actor, delivery=delivery
+            ),
+            done="{count} deliveries queued for another attempt.",
+        )

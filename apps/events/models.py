@@ -3,7 +3,7 @@
 from django.db import models
 
 from apps.core.ids import new_id
-from apps.core.models import ModeMarkedIdModel, TenantModel
+from apps.core.models import ModeMarkedIdModel, TenantModel, TenantQuerySet
 
 
 def new_event_id():
@@ -23,6 +23,8 @@ class Event(ModeMarkedIdModel):
     request_id = models.CharField(max_length=64, blank=True, default="")
     idempotency_key = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()  # for_org, like every organization's rows
 
     class Meta:
         constraints = [

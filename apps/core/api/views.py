@@ -6,5 +6,5 @@ from apps.core.views import ReadOnlyResourceViewSet
 class JobViewSet(ReadOnlyResourceViewSet):
     """Asynchronous jobs (large batches)."""
 
-    queryset = Job.objects.all()
+    model = Job
     serializer_class = JobSerializer

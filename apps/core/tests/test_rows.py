@@ -43,7 +43,7 @@ def customers(api_client):
 )
 def test_row_plan_matches_the_instance_path(customers, organization, expand):
     context = {"actor": Actor.system(organization), "expand": expand}
-    queryset = customer_list().for_org(organization).order_by("created_at", "pk")
+    queryset = customer_list(organization=organization).order_by("created_at", "pk")
     plan = CustomerSerializer(context=context).row_plan(queryset)
     assert plan is not None
     from_rows = plan.represent(list(plan.values(queryset)), livemode=True)
