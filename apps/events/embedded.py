@@ -34,6 +34,7 @@ class EmbeddedScheduler:
         self._pid = None
         self._stopping = False
         self._next_sweep = 0.0
+        self._attempt = self._sweep = None
 
     # Public -------------------------------------------------------------------------------
 
@@ -116,15 +117,18 @@ class EmbeddedScheduler:
             for item in due:
                 executor.submit(self._run, item)
 
-    def _run(self, item):
-        from . import services
+    def configure(self, *, attempt, sweep):
+        """What the threads run: `attempt(delivery_id)` and `sweep()` (the services, handed in by
+        the app's ready() so that this module depends on nothing above it)."""
+        self._attempt, self._sweep = attempt, sweep
 
+    def _run(self, item):
         try:
             close_old_connections()
             if item == SWEEP:
-                services.webhook_deliveries_sweep()
+                self._sweep()
             else:
-                services.webhook_delivery_attempt(item)
+                self._attempt(item)
         except Exception:
             # The row is still due (its lease runs out): the next sweep retries it.
             logger.exception("Embedded webhook job %s failed", item)

@@ -7,10 +7,15 @@ whose transaction already committed.
 
 import logging
 
+from celery import current_app
 from django.conf import settings
 from django.utils import timezone
 
+from .embedded import scheduler
+
 logger = logging.getLogger("stateset.webhooks")
+
+DELIVER_TASK = "events.deliver_webhook"
 
 # Retries further ahead than this are not sent to the broker with an ETA: with Redis, a message
 # held that long would outlive the visibility timeout and be delivered twice. The sweeper queues
@@ -27,12 +32,8 @@ def enqueue_deliveries(delivery_ids):
 
 def enqueue_delivery(delivery_id, at=None):
     if settings.WEBHOOK_DELIVERY_BACKEND == "embedded":
-        from .embedded import scheduler
-
         scheduler.submit(delivery_id, at=at)
         return
-    from .tasks import deliver_webhook_task
-
     options = {}
     if at is not None:
         delay = (at - timezone.now()).total_seconds()
@@ -41,6 +42,9 @@ def enqueue_delivery(delivery_id, at=None):
         if delay > 0:
             options["eta"] = at
     try:
-        deliver_webhook_task.apply_async((delivery_id,), retry=True, retry_policy=PUBLISH_RETRY_POLICY, **options)
+        # By its stable name: the task module depends on the services, not the other way round.
+        current_app.tasks[DELIVER_TASK].apply_async(
+            (delivery_id,), retry=True, retry_policy=PUBLISH_RETRY_POLICY, **options
+        )
     except Exception as exc:  # the broker is down: the row stays due and the sweeper queues it
         logger.warning("Could not queue webhook delivery %s (%s); the sweeper will", delivery_id, exc)

@@ -5,6 +5,8 @@ worker's message goes back to the broker; the sweeper covers what the broker can
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
+from .services import webhook_deliveries_sweep, webhook_delivery_attempt
+
 
 @shared_task(
     name="events.deliver_webhook",
@@ -18,14 +20,10 @@ from django.db import InterfaceError, OperationalError
     max_retries=5,
 )
 def deliver_webhook_task(delivery_id):
-    from .services import webhook_delivery_attempt
-
     attempt = webhook_delivery_attempt(delivery_id)
     return attempt.pk if attempt is not None else None
 
 
 @shared_task(name="events.sweep", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def sweep_task():
-    from .services import webhook_deliveries_sweep
-
     return len(webhook_deliveries_sweep())
