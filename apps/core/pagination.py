@@ -8,7 +8,7 @@ import binascii
 import re
 from dataclasses import dataclass
 
-from django.db.models import Q
+from django.db.models import F, Q
 
 from .errors import InvalidFieldFormat, NotFound
 from .jsonutil import dumps, loads
@@ -80,16 +80,45 @@ def _decode_cursor(cursor, sort_key):
         raise InvalidFieldFormat("Invalid cursor.", param="cursor") from None
 
 
-def _keyset_condition(ordering, values, forward):
-    """Rows strictly after (forward) or before the row with `values` in `ordering`."""
+def _keyset_condition(ordering, values, forward, model):
+    """Rows strictly after (forward) or before the row with `values` in `ordering`. NULL sorts
+    below every value (see `_order_by`), so a nullable column's NULLs have a place of their own."""
     condition = Q()
     equal = Q()
     for (field, descending), value in zip(ordering, values, strict=True):
+        nullable = _nullable(model, field)
         smaller = descending == forward  # next rows of a descending order have smaller values
-        step = Q(**{f"{field}__{'lt' if smaller else 'gt'}": value})
+        if value is None:
+            step = Q(pk__in=[]) if smaller else Q(**{f"{field}__isnull": False})
+            same = Q(**{f"{field}__isnull": True})
+        else:
+            step = Q(**{f"{field}__{'lt' if smaller else 'gt'}": value})
+            if smaller and nullable:
+                step |= Q(**{f"{field}__isnull": True})
+            same = Q(**{field: value})
         condition |= equal & step
-        equal &= Q(**{field: value})
+        equal &= same
     return condition
+
+
+def _nullable(model, field):
+    if field == "pk":
+        return False
+    return model._meta.get_field(field).null
+
+
+def _order_by(model, ordering, reverse=False):
+    """ORDER BY terms with NULL below every value on both databases (SQLite and PostgreSQL
+    disagree by default), so cursors over a nullable column walk every row once."""
+    terms = []
+    for field, descending in ordering:
+        descending = descending != reverse
+        if _nullable(model, field):
+            expression = F(field)
+            terms.append(expression.desc(nulls_last=True) if descending else expression.asc(nulls_first=True))
+        else:
+            terms.append(("-" if descending else "") + field)
+    return terms
 
 
 def _row_values(obj, ordering, model):
@@ -136,7 +165,7 @@ def paginate(queryset, params, ordering, *, anchor_queryset=None):
     model = queryset.model
     sort_key = ",".join(("-" if d else "") + f for f, d in ordering)
     total = queryset.count() if _bool_param(params, "include_total") else None
-    order_by = [("-" if d else "") + f for f, d in ordering]
+    order_by = _order_by(model, ordering)
 
     offset = _int_param(params, "offset", 0, MAX_OFFSET)
     page_number = _int_param(params, "page", 1, None)
@@ -166,9 +195,9 @@ def paginate(queryset, params, ordering, *, anchor_queryset=None):
         values = _row_values(anchor, ordering, model)
 
     if values is not None:
-        queryset = queryset.filter(_keyset_condition(ordering, values, forward))
+        queryset = queryset.filter(_keyset_condition(ordering, values, forward, model))
     if not forward:
-        order_by = [("" if d else "-") + f for f, d in ordering]
+        order_by = _order_by(model, ordering, reverse=True)
     rows, has_more = _fetch(queryset.order_by(*order_by)[: limit + 1], limit)
     if not forward:
         rows.reverse()

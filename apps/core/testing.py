@@ -33,6 +33,7 @@ from datetime import datetime
 import pytest
 from django.apps import apps as django_apps
 from django.db import connection
+from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 
 from .filters import ALL_OPS
@@ -237,7 +238,10 @@ class ResourceKit:
         """Ids the API should list for `api`, in the order `ordering` ([(field, descending)])."""
         ordering = ordering or [self.viewset().default_ordering]
         descending = ordering[-1][1]
-        keys = [("-" if desc else "") + field for field, desc in ordering] + ["-pk" if descending else "pk"]
+        # The API's order: NULL below every value (first ascending, last descending) on every database.
+        keys = [
+            F(field).desc(nulls_last=True) if desc else F(field).asc(nulls_first=True) for field, desc in ordering
+        ] + ["-pk" if descending else "pk"]
         return list(self.visible(self.organization_of(api)).order_by(*keys).values_list("pk", flat=True))
 
     def get_ok(self, api, path, params=None):

@@ -359,3 +359,4 @@ def test_date_time_filters_with_any_offset_never_fail(api_client, value):
         if response.status_code == 200:
             assert len(response.json()["data"]) == 1
     assert api_client.get("/v1/customers", {"created_at_gt": "2024-02-30T00:00:00Z"}).status_code == 400
+
