@@ -5,7 +5,7 @@ import re
 
 from rest_framework import serializers
 
-from apps.core.serializers import ResourceSerializer
+from apps.core.serializers import Computed, ResourceSerializer
 
 from .models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
@@ -14,20 +14,31 @@ MAX_EVENT_TYPES = 500
 EVENT_PATTERN = re.compile(r"^(\*|[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?)$")
 
 
+def _event_request(data, columns):
+    return {"id": columns["request_id"] or None, "idempotency_key": columns["idempotency_key"] or None}
+
+
+def _unix_created(data, columns):
+    return int(columns["created_at"].timestamp())
+
+
 class EventSerializer(ResourceSerializer):
+    """The event as `GET /v1/events/<id>` shows it and as webhook receivers get it (API contract,
+    "Webhooks"): one declaration for both, built from rows on list pages."""
+
     object_name = "event"
-    # The representation is the webhook payload, declared once in `event_payload` (what receivers
-    # get is what the API shows); a row plan would be a second declaration of the same shape.
-    row_plan_opt_out = "an event is shown as its webhook payload (apps.events.services.event_payload)"
+    created = serializers.IntegerField(read_only=True)
+    livemode = serializers.BooleanField(source="organization.livemode", read_only=True)
+    request = serializers.DictField(read_only=True)
+    computed_fields = {
+        "created": Computed(_unix_created, columns=("created_at",)),
+        "request": Computed(_event_request, columns=("request_id", "idempotency_key")),
+    }
 
     class Meta:
         model = Event
-        fields = ["id"]
-
-    def to_representation(self, instance):
-        from .services import event_payload
-
-        return event_payload(instance)
+        fields = ["id", "type", "api_version", "created", "livemode", "sequence", "data", "request"]
+        read_only_fields = fields
 
 
 class WebhookEndpointSerializer(ResourceSerializer):

@@ -36,6 +36,7 @@ from .models import (
     WebhookEndpointStatus,
     subscription_matches,
 )
+from .serializers import EventSerializer
 from .signing import new_secret
 from .ssrf import UnsafeURL, check_url
 
@@ -125,17 +126,7 @@ def _deliveries_create(event, endpoints, *, now=None):
 
 def event_payload(event):
     """The event as receivers and `GET /v1/events/<id>` see it (API contract, "Webhooks")."""
-    return {
-        "id": event.id,
-        "object": "event",
-        "type": event.type,
-        "api_version": event.api_version,
-        "created": int(event.created_at.timestamp()),
-        "livemode": event.organization.livemode,
-        "sequence": event.sequence,
-        "data": event.data,
-        "request": {"id": event.request_id or None, "idempotency_key": event.idempotency_key or None},
-    }
+    return EventSerializer(event).data
 
 
 # Endpoints ---------------------------------------------------------------------------------
