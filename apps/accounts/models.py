@@ -5,6 +5,7 @@ import hashlib
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 
+from apps.core.fields import JSONField
 from apps.core.ids import new_id
 from apps.core.models import ModeMarkedIdModel, TenantQuerySet
 
@@ -158,7 +159,7 @@ class APIKey(ModeMarkedIdModel):
     prefix = models.CharField(max_length=16)
     last4 = models.CharField(max_length=4)
     secret_hash = models.CharField(max_length=64, unique=True)
-    scopes = models.JSONField(default=list, blank=True)
+    scopes = JSONField(default=list, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -230,8 +231,8 @@ class AuditLog(ModeMarkedIdModel):
     user_agent = models.CharField(max_length=512, blank=True, default="")
     device_id = models.CharField(max_length=255, blank=True, default="")
     request_id = models.CharField(max_length=64, blank=True, default="")
-    before = models.JSONField(null=True, blank=True)
-    after = models.JSONField(null=True, blank=True)
+    before = JSONField(null=True, blank=True)
+    after = JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TenantQuerySet.as_manager()  # for_org, like every organization's rows

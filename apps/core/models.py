@@ -4,6 +4,7 @@ from functools import cache
 
 from django.db import models
 
+from .fields import JSONField
 from .ids import id_prefix, mark_test_mode, new_id
 
 
@@ -111,9 +112,9 @@ class Job(TenantModel):
     id = models.CharField(primary_key=True, max_length=40, default=new_job_id, editable=False)
     kind = models.CharField(max_length=64)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    payload = models.JSONField(default=dict)
-    result = models.JSONField(default=dict, blank=True)
-    error = models.JSONField(null=True, blank=True)
+    payload = JSONField(default=dict)
+    result = JSONField(default=dict, blank=True)
+    error = JSONField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -2,6 +2,7 @@
 
 from django.db import models
 
+from apps.core.fields import JSONField
 from apps.core.ids import new_id
 from apps.core.models import ModeMarkedIdModel, TenantModel, TenantQuerySet
 
@@ -19,7 +20,7 @@ class Event(ModeMarkedIdModel):
     object_id = models.CharField(max_length=64)
     # 1, 2, 3... per object: a receiver orders and deduplicates with (object id, sequence).
     sequence = models.PositiveIntegerField()
-    data = models.JSONField()
+    data = JSONField()
     request_id = models.CharField(max_length=64, blank=True, default="")
     idempotency_key = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -68,8 +69,8 @@ class WebhookEndpoint(TenantModel):
     url = models.URLField(max_length=2048)
     description = models.CharField(max_length=500, blank=True, default="")
     # Subscribed event types: exact names, prefixes ending in ".*" (`order.*`) or "*".
-    events = models.JSONField(default=list)
-    metadata = models.JSONField(default=dict, blank=True)
+    events = JSONField(default=list)
+    metadata = JSONField(default=dict, blank=True)
     status = models.CharField(
         max_length=16, choices=WebhookEndpointStatus.choices, default=WebhookEndpointStatus.ENABLED
     )
