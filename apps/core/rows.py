@@ -332,8 +332,8 @@ ForeignKey.register_lookup(AnyOf)
 Field.register_lookup(AnyOf)
 
 
-# Plans by serializer class, expansions and the parent queryset's prefetch lookups (kept alive
-# in the entry, so an id stays theirs): building a plan costs as much as a small page.
+# Plans by serializer class, expansions and the shape of the parent queryset's prefetch lookups:
+# building a plan costs as much as a small page, so a request must find the one built before.
 _PLANS = {}
 _PLANS_MAX = 512
 
@@ -341,14 +341,29 @@ _PLANS_MAX = 512
 def cached_plan(serializer_class, expand, queryset, make_serializer):
     """The RowPlan (or None) for `serializer_class` with `expand` over `queryset`;
     `make_serializer()` builds the serializer the first time."""
-    lookups = tuple(queryset._prefetch_related_lookups)
-    key = (serializer_class, _frozen(expand), tuple(map(id, lookups)))
-    entry = _PLANS.get(key)
-    if entry is None:
+    key = (serializer_class, _frozen(expand), tuple(map(_lookup_shape, queryset._prefetch_related_lookups)))
+    plan = _PLANS.get(key, _MISSING)
+    if plan is _MISSING:
         if len(_PLANS) >= _PLANS_MAX:
             _PLANS.clear()
-        entry = _PLANS[key] = (make_serializer().row_plan(queryset), lookups)
-    return entry[0]
+        plan = _PLANS[key] = make_serializer().row_plan(queryset)
+    return plan
+
+
+_MISSING = object()
+
+
+def _lookup_shape(lookup):
+    """What a prefetch lookup fetches, independent of the request: selectors build their
+    `Prefetch` objects anew on every call, and a plan (with its compiled children query) must
+    outlive them. Two lookups of one shape fetch the same rows of the same parents."""
+    if not isinstance(lookup, Prefetch):
+        return lookup
+    queryset = lookup.queryset
+    if queryset is None:
+        return (lookup.prefetch_to,)
+    query = queryset.query
+    return (lookup.prefetch_to, queryset.model, str(query.where), tuple(map(str, query.order_by)))
 
 
 def _frozen(tree):

@@ -233,3 +233,24 @@ def test_a_list_without_a_plan_is_not_silent(monkeypatch, caplog):
     assert len([r for r in caplog.records if "Unplanned" in r.getMessage()]) == 1  # once
     Unplanned.row_plan_opt_out = "made up for this test"
     rows.report_missing_plan(Unplanned)  # opted out: quiet
+
+
+@pytest.mark.parametrize("collection", sorted(LIST_RESOURCES))
+def test_a_repeated_list_request_reuses_its_plan(api_client, monkeypatch, collection):
+    """Selectors build their querysets (and Prefetch objects) on every request; the plan and its
+    compiled queries must still be built once, or every page pays for building them again."""
+    built = []
+    original = rows.RowPlan.build.__func__
+
+    def counting(cls, serializer, parent_queryset=None):
+        built.append(type(serializer))
+        return original(cls, serializer, parent_queryset)
+
+    monkeypatch.setattr(rows.RowPlan, "build", classmethod(counting))
+    rows._PLANS.clear()
+    for _ in range(3):
+        assert api_client.get(f"/v1/{collection}", {"limit": 5}).status_code == 200
+    first = len(built)
+    assert first >= 1
+    assert api_client.get(f"/v1/{collection}", {"limit": 5}).status_code == 200
+    assert len(built) == first, f"{collection}: the plan was built again"
