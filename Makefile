@@ -25,8 +25,10 @@ run: migrate
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# ruff, then the import contracts (.importlinter: the layers, api/ kept private, no cycles).
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 worker: install
 	$(VENV)/bin/celery -A stateset worker -l info

@@ -65,6 +65,17 @@ def organization_by_reference(reference):
     )
 
 
+def anonymous_actor(request):
+    """The actor of a request without a credential whose X-Account-Id names an active
+    organization (what a policy row open to anonymous callers sees), else None. Registered with
+    apps.core.context by AccountsConfig.ready(): core's views ask for it without importing accounts."""
+    reference = request.META.get("HTTP_X_ACCOUNT_ID", "")
+    organization = organization_by_reference(reference) if reference else None
+    if organization is None:
+        return None
+    return Actor(organization=organization, role="anonymous", credential_type="anonymous").with_request(request)
+
+
 # Per process: until when a credential's last-use marker is known to be in the cache, so that a
 # busy credential does not cost a cache round trip on every request. A marker this process set
 # lives for the whole resolution; one another process set is re-checked after a second (its

@@ -7,4 +7,6 @@ class CoreConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import schema  # noqa: F401 - registers the OpenAPI authentication extension
+        # schema registers the OpenAPI authentication extension; tasks registers the tasks in every
+        # process (jobs queue theirs by its stable name, which only finds a registered task).
+        from . import schema, tasks  # noqa: F401

@@ -77,3 +77,24 @@ class Actor:
     @classmethod
     def system(cls, organization, name="system"):
         return cls(organization=organization, role="admin", credential_type="system", credential_id=name)
+
+
+# Who calls without a credential. Organizations live in apps.accounts, above core, so core cannot
+# look up the organization an anonymous request names (X-Account-Id): accounts registers the
+# resolver when its app is ready, the way it registers its change writer.
+_anonymous_actor_resolver = None
+
+
+def register_anonymous_actor(resolver):
+    """`resolver(request)` returns the Actor of a request that carries no credential, or None.
+    Called from AppConfig.ready(); the last registration wins."""
+    global _anonymous_actor_resolver
+    _anonymous_actor_resolver = resolver
+
+
+def resolve_anonymous_actor(request):
+    """The Actor of a request without a credential, or None when nothing names an organization
+    (or no app registered a resolver)."""
+    if _anonymous_actor_resolver is None:
+        return None
+    return _anonymous_actor_resolver(request)

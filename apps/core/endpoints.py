@@ -5,6 +5,7 @@ in apps.core.api."""
 
 from functools import wraps
 
+from celery import current_app
 from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.core.cache import cache
@@ -67,9 +68,9 @@ def health(request):
         checks["broker"] = {"status": "ok", "mode": "in-process"}
     else:
         try:
-            from stateset.celery import app
-
-            with app.connection_for_write() as conn:
+            # The project's Celery app is the current one (stateset/__init__.py creates it first);
+            # core asks Celery for it rather than importing the project package above every app.
+            with current_app.connection_for_write() as conn:
                 conn.ensure_connection(max_retries=1, timeout=2)
             checks["broker"] = {"status": "ok", "mode": "redis"}
         except Exception as exc:  # noqa: BLE001

@@ -3,13 +3,16 @@ when the viewset's model has a state machine, apps.core.states):
 
 - `GET /v1/<c>/<id>/history`: the object's status changes, newest first, paged like any list;
 - `GET /v1/<c>/<id>/can_transition?target=<status>`: whether that move is in the table now.
+
+The history's view is built in apps.core.views (it is a viewset): views imports this module,
+never the other way round.
 """
 
 from .errors import BadRequest
 from .filters import DATE_OPS, ResourceFilterSet
 from .models import StatusChange
 from .serializers import ResourceSerializer
-from .states import machine_for, status_history
+from .states import machine_for
 
 # The names of the viewset actions this module serves (hidden on resources without a table).
 STATE_ACTIONS = ("history", "can_transition")
@@ -40,25 +43,6 @@ class StatusChangeFilterSet(ResourceFilterSet):
     class Meta:
         model = StatusChange
         fields = {"created_at": DATE_OPS}
-
-
-def history_view(parent, obj):
-    """A read-only collection of `obj`'s status changes acting for the parent view's request: it
-    reuses the list machinery (paging, sort, envelope) over rows the parent already authorized."""
-    from .views import ReadOnlyResourceViewSet
-
-    class StatusHistoryView(ReadOnlyResourceViewSet):
-        queryset = StatusChange.objects.all()
-        serializer_class = StatusChangeSerializer
-        filterset_class = StatusChangeFilterSet
-
-        def base_queryset(self, operation="read"):
-            # Reading the object is the permission; its history needs no policy row of its own.
-            return status_history(obj)
-
-    view = StatusHistoryView(request=parent.request, kwargs={}, format_kwarg=None, action="list")
-    view.actor_override = parent.actor
-    return view
 
 
 def transition_check(obj, target):

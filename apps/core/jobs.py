@@ -6,13 +6,19 @@ are registered with `register_job(name, handler)`; every collection with a creat
 registers `<collection>.batch_create` when its routes are registered (apps.core.routing).
 """
 
+from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 
 from .context import Actor
 from .errors import APIError
 from .models import Job
+from .routing import load_collections
 from .serializers import ResourceSerializer
+
+# The task that runs a job (apps.core.tasks), queued by its stable name: the task module calls
+# into this one, so this one does not import it back.
+RUN_JOB_TASK = "core.run_job"
 
 # name -> handler(*, organization, actor, items) -> the objects created
 JOB_HANDLERS = {}
@@ -40,8 +46,6 @@ def job_handler(name):
     """The handler registered as `name`, or None. Handlers of collections are registered with the
     routes, which a worker process has not necessarily loaded: load them first."""
     if name not in JOB_HANDLERS:
-        from .routing import load_collections
-
         load_collections()
     return JOB_HANDLERS.get(name)
 
@@ -73,9 +77,7 @@ def batch_create_job_start(*, organization, actor, name, items):
             kind="batch_create",
             payload={"name": name, "items": items, "actor": _actor_payload(actor)},
         )
-        from .tasks import run_job_task
-
-        transaction.on_commit(lambda: run_job_task.delay(job.pk))
+        transaction.on_commit(lambda: current_app.tasks[RUN_JOB_TASK].delay(job.pk))
     return job
 
 

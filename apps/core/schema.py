@@ -16,6 +16,9 @@ from django.db import models
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent, force_instance
 
+from .jobs import JobSerializer
+from .views import ReadOnlyResourceViewSet
+
 
 def canonical_endpoints_only(endpoints, **kwargs):
     """The OpenAPI document lists each operation once, under its canonical `/v1/` path."""
@@ -99,8 +102,6 @@ class StatesetAutoSchema(AutoSchema):
         return operation
 
     def _is_resource_view(self):
-        from .views import ReadOnlyResourceViewSet
-
         return isinstance(self.view, ReadOnlyResourceViewSet)
 
     def _get_request_body(self, direction="request"):
@@ -161,8 +162,6 @@ class StatesetAutoSchema(AutoSchema):
         return component.ref
 
     def _job_ref(self):
-        from .jobs import JobSerializer
-
         return self._object_ref(JobSerializer)
 
     def _register(self, name, schema, kind=ResolvedComponent.SCHEMA):

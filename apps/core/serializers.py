@@ -19,6 +19,7 @@ from rest_framework import serializers
 
 from .errors import InvalidFieldFormat, UnknownParameter
 from .references import ReferenceField
+from .rows import RowPlan
 
 # Input limits every resource shares (API contract, "Limits on input"; docs/api.md).
 METADATA_MAX_KEYS = 50
@@ -286,8 +287,6 @@ class ResourceSerializer(serializers.ModelSerializer):
     def row_plan(self, queryset):
         """A RowPlan building this serializer's representation from `.values()` rows of
         `queryset`, or None when some field needs model instances."""
-        from .rows import RowPlan
-
         return RowPlan.build(self, queryset)
 
     def to_representation(self, instance):

@@ -11,6 +11,7 @@ may do what.
 
 import sys
 
+from django.conf import settings
 from django.db import transaction
 from django.http import HttpResponse
 from rest_framework import status as http_status
@@ -20,15 +21,25 @@ from rest_framework.views import APIView
 from rest_framework.viewsets import ViewSetMixin
 
 from . import idempotency, policy, ratelimit
-from .context import Actor
-from .errors import APIError, BadRequest, NotFound, UnknownParameter, ValidationFailed
+from .context import Actor, resolve_anonymous_actor
+from .errors import (
+    APIError,
+    BadRequest,
+    NotFound,
+    UnknownParameter,
+    ValidationFailed,
+    exception_handler,
+    to_api_error,
+)
 from .filters import apply_filters, normalize_filter_params, parse_sort, search_condition
-from .history import STATE_ACTIONS, history_view, transition_check
+from .history import STATE_ACTIONS, StatusChangeFilterSet, StatusChangeSerializer, transition_check
+from .jobs import JobSerializer, batch_create_job_start, register_job
+from .models import StatusChange
 from .pagination import PAGINATION_PARAMS, paginate, sort_columns
 from .parsers import check_query_params
 from .rows import cached_plan, report_missing_plan
 from .serializers import parse_expand, scoped_related_querysets
-from .states import machine_for
+from .states import machine_for, status_history
 
 SORT_PARAMS = frozenset({"sort", "order_by", "sort_by", "sort_order", "order_direction"})
 EXPAND_PARAMS = frozenset({"expand", "expand[]"})
@@ -45,8 +56,6 @@ class StatesetAPIView(APIView):
     allow_anonymous = False
 
     def get_exception_handler(self):
-        from .errors import exception_handler
-
         return exception_handler
 
     @property
@@ -59,18 +68,8 @@ class StatesetAPIView(APIView):
         return self.anonymous_actor()
 
     def anonymous_actor(self):
-        from apps.accounts.authentication import organization_by_reference
-
         if not hasattr(self, "_anonymous_actor"):
-            reference = self.request.META.get("HTTP_X_ACCOUNT_ID", "")
-            organization = organization_by_reference(reference) if reference else None
-            self._anonymous_actor = (
-                Actor(organization=organization, role="anonymous", credential_type="anonymous").with_request(
-                    self.request
-                )
-                if organization is not None
-                else None
-            )
+            self._anonymous_actor = resolve_anonymous_actor(self.request)
         return self._anonymous_actor
 
     def initial(self, request, *args, **kwargs):
@@ -326,6 +325,24 @@ class ReadOnlyResourceViewSet(ViewSetMixin, StatesetAPIView):
         )
 
 
+def history_view(parent, obj):
+    """A read-only collection of `obj`'s status changes acting for the parent view's request: it
+    reuses the list machinery (paging, sort, envelope) over rows the parent already authorized."""
+
+    class StatusHistoryView(ReadOnlyResourceViewSet):
+        queryset = StatusChange.objects.all()
+        serializer_class = StatusChangeSerializer
+        filterset_class = StatusChangeFilterSet
+
+        def base_queryset(self, operation="read"):
+            # Reading the object is the permission; its history needs no policy row of its own.
+            return status_history(obj)
+
+    view = StatusHistoryView(request=parent.request, kwargs={}, format_kwarg=None, action="list")
+    view.actor_override = parent.actor
+    return view
+
+
 class ResourceViewSet(ReadOnlyResourceViewSet):
     """A collection with writes through its services:
     create(*, organization, actor, data), update(*, organization, actor, instance, data),
@@ -382,10 +399,6 @@ class ResourceViewSet(ReadOnlyResourceViewSet):
     @action(detail=False, methods=["post"], url_path="batch")
     def batch(self, request, *args, **kwargs):
         """Create up to 1000 objects, all or nothing; larger batches run as a job."""
-        from django.conf import settings
-
-        from .jobs import batch_create_job_start
-
         body = self.request_data()
         items = body
         if isinstance(body, dict):
@@ -401,8 +414,6 @@ class ResourceViewSet(ReadOnlyResourceViewSet):
             job = batch_create_job_start(
                 organization=self.actor.organization, actor=self.actor, name=self.batch_job_name(), items=items
             )
-            from .jobs import JobSerializer
-
             return Response(
                 JobSerializer(job, context=self.get_serializer_context()).data, status=http_status.HTTP_202_ACCEPTED
             )
@@ -427,8 +438,6 @@ class ResourceViewSet(ReadOnlyResourceViewSet):
             except APIError as exc:
                 errors[str(index)] = {"code": exc.code, "message": exc.message, "param": exc.param}
             except Exception as exc:  # DRF ValidationError
-                from .errors import to_api_error
-
                 api_error = to_api_error(exc)
                 if api_error is None:
                     raise
@@ -454,8 +463,6 @@ class ResourceViewSet(ReadOnlyResourceViewSet):
     def register_jobs(cls, collection):
         """Called by the router: a large batch runs later as the job `<collection>.batch_create`,
         found by that name, so renaming or moving this class never breaks a queued job."""
-        from .jobs import register_job
-
         if cls.create_service is not None:
             register_job(f"{collection}.batch_create", cls.run_batch_job)
 

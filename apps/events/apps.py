@@ -17,7 +17,9 @@ class EventsConfig(AppConfig):
 
         from apps.core import changes
 
-        from . import payloads, policies, states  # noqa: F401 - the app's rows of the shared tables
+        # payloads, policies, states: the app's rows of the shared tables; tasks: registered in
+        # every process, since the queue finds the delivery task by its stable name.
+        from . import payloads, policies, states, tasks  # noqa: F401
         from .services import emit_change
 
         # Every change recorded through apps.core.changes gets its event (when it has one).

@@ -19,6 +19,7 @@ from django.db.models import F, Max
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from apps.accounts.services import audit_record
 from apps.core import payloads
 from apps.core.changes import record_change
 from apps.core.context import Actor
@@ -26,7 +27,7 @@ from apps.core.errors import Conflict, ValidationFailed
 from apps.core.jsonutil import dumps, to_jsonable
 from apps.core.states import transition
 
-from . import queue
+from . import queue, sender
 from .models import (
     Event,
     WebhookAttempt,
@@ -263,8 +264,6 @@ def webhook_endpoint_test(*, organization, actor, endpoint):
 def webhook_delivery_retry(*, organization, actor, delivery):
     """Attempt the delivery again now (whatever its status). If that attempt fails, automatic
     retries continue only while the retry schedule has steps left."""
-    from apps.accounts.services import audit_record
-
     with transaction.atomic():
         delivery = (
             WebhookDelivery.objects.for_org(organization)
@@ -389,8 +388,6 @@ def _claim_and_load(delivery_id):
 def webhook_delivery_attempt(delivery_id):
     """Make one attempt of a due delivery and record it. Returns the attempt, or None when there
     was nothing to do (already delivered, given up, not due, or another worker has it)."""
-    from . import sender
-
     delivery = _retry_when_locked(_claim_and_load, delivery_id)
     if delivery is None:
         return None
@@ -416,8 +413,6 @@ def _next_retry_at(attempts_made, now):
 
 
 def _record_attempt(delivery_id, outcome):
-    from . import sender
-
     now = timezone.now()
     with transaction.atomic():
         delivery = WebhookDelivery.objects.select_for_update().select_related("endpoint").get(pk=delivery_id)
@@ -470,8 +465,6 @@ def _record_attempt(delivery_id, outcome):
 def _track_endpoint_health(endpoint, outcome, now):
     """Reset the endpoint's run of failures on success; extend it otherwise, and disable the
     endpoint on a 410 or when the run is long enough (WEBHOOK_DISABLE_AFTER_*)."""
-    from . import sender
-
     endpoints = WebhookEndpoint.objects.filter(pk=endpoint.pk)
     if outcome.verdict == sender.SUCCESS:
         if endpoint.consecutive_failures:
