@@ -73,9 +73,22 @@ class TenantQuerySet(ModeMarkedQuerySet):
     """Tenant rows. `for_org` is the only filter by organization: selectors, the policy table's
     `scope_queryset` (API and admin) and services go through it."""
 
+    _scoped_to = None  # the organization id this queryset is already narrowed to
+
     def for_org(self, organization):
-        """The only way in: rows of one organization (a live org or its sandbox twin)."""
-        return self.filter(organization=organization)
+        """The only way in: rows of one organization (a live org or its sandbox twin). Narrowing
+        twice to the same organization (a selector, then the policy table) filters once."""
+        organization_id = getattr(organization, "pk", organization)
+        if self._scoped_to is not None and self._scoped_to == organization_id:
+            return self
+        scoped = self.filter(organization_id=organization_id)
+        scoped._scoped_to = organization_id
+        return scoped
+
+    def _clone(self):
+        clone = super()._clone()
+        clone._scoped_to = self._scoped_to
+        return clone
 
     def for_orgs(self, organizations):
         """Rows of any of several organizations (a queryset or ids), for choices offered to a
