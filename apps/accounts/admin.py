@@ -191,6 +191,7 @@ class APIKeyAdmin(ServiceAdmin):
             queryset.filter(revoked_at__isnull=True),
             lambda key, actor: services.api_key_revoke(key=key, actor=actor),
             done="{count} keys revoked.",
+            operation="revoke",
         )
 
 

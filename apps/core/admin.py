@@ -16,7 +16,7 @@ from django.urls import reverse
 
 from . import policy
 from .context import Actor
-from .errors import APIError
+from .errors import APIError, PermissionDenied
 
 
 def staff_actor(request, organization, role):
@@ -114,14 +114,21 @@ class TenantAdminMixin:
     def report_api_error(self, request, exc):
         self.message_user(request, f"{exc.code}: {exc.message}", level=messages.ERROR)
 
-    def run_service_action(self, request, queryset, function, done="{count} done."):
-        """function(obj, actor) for each selected row, each in its own transaction; a refusal
-        is reported for its row and the others go on. Returns how many succeeded."""
+    def run_service_action(self, request, queryset, function, done="{count} done.", *, operation):
+        """function(obj, actor) for each selected row, each in its own transaction, when the
+        policy table lets the staff user do `operation` (an action's name, or "delete") to that
+        row; a refusal is reported for its row and the others go on. Returns how many succeeded."""
         count = 0
+        label = self.model._meta.label
         for obj in queryset.select_related("organization"):
             try:
                 with transaction.atomic():
-                    function(obj, admin_actor(request, self.organization_of(obj)))
+                    actor = admin_actor(request, self.organization_of(obj))
+                    # The changelist is already the user's organizations; the rule may narrow to own rows.
+                    rule = policy.authorize(actor, label, operation)
+                    if rule.rows == "own" and getattr(obj, "created_by", None) != actor.actor_id:
+                        raise PermissionDenied(f"The {actor.role} role may only {operation} its own rows.")
+                    function(obj, actor)
             except APIError as exc:
                 self.report_api_error(request, exc)
             else:
@@ -228,7 +235,11 @@ class ServiceAdmin(TenantAdminMixin, admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         """The changelist's "delete selected": each row through the delete service."""
         self.run_service_action(
-            request, queryset, lambda obj, actor: self.service_delete(request, actor, obj), done=None
+            request,
+            queryset,
+            lambda obj, actor: self.service_delete(request, actor, obj),
+            done=None,
+            operation="delete",
         )
 
 

@@ -60,24 +60,24 @@ class CustomerAdmin(ServiceAdmin):
     def service_delete(self, request, actor, obj):
         services.customer_delete(organization=obj.organization, actor=actor, instance=obj)
 
-    def _move(self, request, queryset, service_name, done):
-        # Looked up when the action runs: the status services live in apps/crm/services.py.
-        service = getattr(services, service_name)
+    def _move(self, request, queryset, action, done):
+        service = getattr(services, f"customer_{action}")
         self.run_service_action(
             request,
             queryset,
             lambda customer, actor: service(organization=customer.organization, actor=actor, instance=customer),
             done=done,
+            operation=action,
         )
 
     @admin.action(description="Activate selected customers", permissions=["change"])
     def activate_customers(self, request, queryset):
-        self._move(request, queryset, "customer_activate", "{count} customers activated.")
+        self._move(request, queryset, "activate", "{count} customers activated.")
 
     @admin.action(description="Deactivate selected customers", permissions=["change"])
     def deactivate_customers(self, request, queryset):
-        self._move(request, queryset, "customer_deactivate", "{count} customers deactivated.")
+        self._move(request, queryset, "deactivate", "{count} customers deactivated.")
 
     @admin.action(description="Suspend selected customers", permissions=["change"])
     def suspend_customers(self, request, queryset):
-        self._move(request, queryset, "customer_suspend", "{count} customers suspended.")
+        self._move(request, queryset, "suspend", "{count} customers suspended.")

@@ -79,25 +79,27 @@ class WebhookEndpointAdmin(ServiceAdmin):
     def service_delete(self, request, actor, obj):
         services.webhook_endpoint_delete(organization=obj.organization, actor=actor, instance=obj)
 
-    def _each(self, request, queryset, service, done):
+    def _each(self, request, queryset, action, done):
+        service = getattr(services, f"webhook_endpoint_{action}")
         self.run_service_action(
             request,
             queryset,
             lambda endpoint, actor: service(organization=endpoint.organization, actor=actor, endpoint=endpoint),
             done=done,
+            operation=action,
         )
 
     @admin.action(description="Enable selected endpoints")
     def enable_endpoints(self, request, queryset):
-        self._each(request, queryset, services.webhook_endpoint_enable, "{count} endpoints enabled.")
+        self._each(request, queryset, "enable", "{count} endpoints enabled.")
 
     @admin.action(description="Disable selected endpoints")
     def disable_endpoints(self, request, queryset):
-        self._each(request, queryset, services.webhook_endpoint_disable, "{count} endpoints disabled.")
+        self._each(request, queryset, "disable", "{count} endpoints disabled.")
 
     @admin.action(description="Send a test event")
     def send_test_event(self, request, queryset):
-        self._each(request, queryset, services.webhook_endpoint_test, "{count} test events queued.")
+        self._each(request, queryset, "test", "{count} test events queued.")
 
     @admin.action(description="Rotate signing secrets (old ones keep signing for 24 h)")
     def rotate_secrets(self, request, queryset):
@@ -107,7 +109,7 @@ class WebhookEndpointAdmin(ServiceAdmin):
             )
             self.message_user(request, f"New secret for {endpoint.url} (shown once): {secret}", level=messages.WARNING)
 
-        self.run_service_action(request, queryset, rotate, done=None)
+        self.run_service_action(request, queryset, rotate, done=None, operation="rotate_secret")
 
 
 class WebhookAttemptInline(admin.TabularInline):
@@ -184,4 +186,5 @@ class WebhookDeliveryAdmin(TenantAdminMixin, admin.ModelAdmin):
                 organization=delivery.organization, actor=actor, delivery=delivery
             ),
             done="{count} deliveries queued for another attempt.",
+            operation="retry",
         )

@@ -6,7 +6,6 @@ import pytest
 
 from apps.accounts.models import APIKey, AuditLog, Organization, Role
 from apps.accounts.services import api_key_create, staff_user_create
-from apps.crm import services as crm_services
 from apps.crm.models import Customer
 from apps.crm.selectors import customer_list
 
@@ -64,9 +63,6 @@ def test_status_is_read_only_in_the_customer_form(client, staff, organization, a
     assert b'name="status"' not in client.get(f"/admin/crm/customer/{customer['id']}/change/").content
 
 
-@pytest.mark.skipif(
-    not hasattr(crm_services, "customer_suspend"), reason="apps/crm/services.py has no status services yet"
-)
 def test_status_actions_call_the_services(client, staff, organization, api_client):
     customer = api_client.post("/v1/customers", {"email": "act@x.com"}).json()
     Customer.objects.filter(pk=customer["id"]).update(status="active")
@@ -109,3 +105,21 @@ def test_selectors_take_the_organization(api_client, other_client, organization,
     other_client.post("/v1/customers", {"email": "theirs@x.com"})
     assert [c.email for c in customer_list(organization=organization)] == ["ours@x.com"]
     assert [c.email for c in customer_list(organization=other_organization)] == ["theirs@x.com"]
+
+
+def test_admin_actions_follow_the_action_rows_of_the_policy_table(client, organization, api_client):
+    """`suspend` is for managers and admins (apps/crm/policies.py): a `user` member may activate
+    the customers it created, but its suspend is refused for each row and nothing changes."""
+    user = staff_user_create(
+        email="clerk@acme.test", password="long password 1", organization=organization, role=Role.USER
+    )
+    client.force_login(user)
+    own = api_client.post("/v1/customers", {"email": "own@x.com", "status": "prospect"}).json()
+    Customer.objects.filter(pk=own["id"]).update(created_by=str(user.pk))
+    response = client.post(
+        "/admin/crm/customer/", {"action": "suspend_customers", "_selected_action": [own["id"]]}, follow=True
+    )
+    assert b"INSUFFICIENT_PERMISSIONS" in response.content
+    assert Customer.objects.get(pk=own["id"]).status == "prospect"
+    client.post("/admin/crm/customer/", {"action": "activate_customers", "_selected_action": [own["id"]]})
+    assert Customer.objects.get(pk=own["id"]).status == "active"
