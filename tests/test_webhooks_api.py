@@ -278,3 +278,16 @@ def test_admin_screens_and_retry_action(client, organization, settings):
     assert b"1 deliveries queued" in response.content
     delivery.refresh_from_db()
     assert delivery.status == "pending"
+
+
+def test_a_retry_is_audited_with_the_delivery_before_and_after(api_client):
+    from apps.accounts.models import AuditLog
+
+    create_endpoint(api_client)
+    api_client.post("/v1/customers", {"email": "r@example.com"})
+    delivery = WebhookDelivery.objects.get()
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(status="failed", next_attempt_at=None)
+    api_client.post(f"/v1/webhook_deliveries/{delivery.pk}/retry")
+    entry = AuditLog.objects.get(action="webhook_delivery.retried", object_id=delivery.pk)
+    assert entry.before["status"] == "failed" and entry.after["status"] == "pending"
+    assert entry.after["next_attempt_at"] is not None

@@ -19,7 +19,6 @@ from django.db.models import F, Max
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from apps.accounts.services import audit_record
 from apps.core import payloads
 from apps.core.changes import record_change
 from apps.core.context import Actor
@@ -261,16 +260,27 @@ def webhook_endpoint_test(*, organization, actor, endpoint):
 # Deliveries --------------------------------------------------------------------------------
 
 
+def _delivery_snapshot(delivery):
+    return {
+        "status": delivery.status,
+        "attempt_count": delivery.attempt_count,
+        "next_attempt_at": delivery.next_attempt_at,
+    }
+
+
 def webhook_delivery_retry(*, organization, actor, delivery):
     """Attempt the delivery again now (whatever its status). If that attempt fails, automatic
     retries continue only while the retry schedule has steps left."""
-    with transaction.atomic():
-        delivery = (
-            WebhookDelivery.objects.for_org(organization)
-            .select_for_update()
-            .select_related("endpoint")
-            .get(pk=delivery.pk)
-        )
+    delivery = WebhookDelivery.objects.for_org(organization).get(pk=delivery.pk)
+    with record_change(
+        delivery,
+        actor=actor,
+        verb="retried",
+        emit_event=False,
+        snapshot=_delivery_snapshot,
+        object_name="webhook_delivery",
+    ) as change:
+        delivery = change.obj
         if not delivery.endpoint.is_enabled:
             raise Conflict(
                 "The endpoint is disabled; enable it before retrying its deliveries.",
@@ -279,10 +289,9 @@ def webhook_delivery_retry(*, organization, actor, delivery):
         delivery.status = WebhookDeliveryStatus.PENDING
         delivery.next_attempt_at = timezone.now()
         delivery.save(update_fields=["status", "next_attempt_at", "updated_at"])
-        audit_record(actor=actor, action="webhook_delivery.retried", obj=delivery)
         delivery_id = delivery.pk
         transaction.on_commit(lambda: queue.enqueue_deliveries([delivery_id]))
-    return delivery
+    return change.obj
 
 
 def webhook_deliveries_retry_failed(*, organization=None, endpoint=None, since=None):
