@@ -14,6 +14,7 @@ import sys
 from django.conf import settings
 from django.db import transaction
 from django.http import HttpResponse
+from rest_framework import serializers
 from rest_framework import status as http_status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -46,6 +47,22 @@ EXPAND_PARAMS = frozenset({"expand", "expand[]"})
 # A credential, not a filter: accepted wherever query parameters are checked.
 CREDENTIAL_PARAMS = frozenset({"api_key"})
 LIST_PARAMS = PAGINATION_PARAMS | SORT_PARAMS | EXPAND_PARAMS | CREDENTIAL_PARAMS
+
+
+class TransitionInputSerializer(serializers.Serializer):
+    """The optional body of a status move: `{"reason": "..."}`, kept in the status history."""
+
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise BadRequest("The request body must be a JSON object.")
+        for key in data:
+            if key != "reason":
+                raise UnknownParameter(f"Received unknown parameter: {key}", param=key)
+        if "reason" in data and data["reason"] is not None and not isinstance(data["reason"], str):
+            raise ValidationFailed("reason: give the reason as a string.", param="reason")
+        return super().to_internal_value(data)
 
 
 class StatesetAPIView(APIView):
@@ -312,13 +329,9 @@ class ReadOnlyResourceViewSet(ViewSetMixin, StatesetAPIView):
         """An action that moves one object through its state machine, by
         `service(*, organization, actor, instance, reason)`: the body is optional and may carry a
         `reason` (kept in the history); answers the whole object."""
-        body = self.request.data if isinstance(self.request.data, dict) else {}
-        for key in body:
-            if key != "reason":
-                raise UnknownParameter(f"Received unknown parameter: {key}", param=key)
-        reason = body.get("reason")
-        if reason is not None and not isinstance(reason, str):
-            raise ValidationFailed("reason: give the reason as a string.", param="reason")
+        body = TransitionInputSerializer(data=self.request_data())
+        body.is_valid(raise_exception=True)
+        reason = body.validated_data.get("reason") or None
         instance = self.get_object(self.action)
         return self.serialize(
             service(organization=self.actor.organization, actor=self.actor, instance=instance, reason=reason)

@@ -216,3 +216,21 @@ def test_suspend_is_for_managers_and_admins_not_the_user_role(client, settings, 
     manager = _jwt_client(client, settings, organization, "manager")
     response = client.post(f"{path}/suspend", content_type="application/json", **manager)
     assert response.status_code == 200 and response.json()["status"] == "suspended"
+
+
+def test_a_status_move_body_is_checked(api_client):
+    customer = api_client.post("/v1/customers", {"email": "body@x.com"}).json()
+    path = f"/v1/customers/{customer['id']}/suspend"
+    for body, status, code in (
+        ({"reason": "x" * 501}, 422, "VALIDATION_ERROR"),
+        ({"reason": 5}, 422, "VALIDATION_ERROR"),
+        ({"why": "x"}, 400, "parameter_unknown"),
+    ):
+        response = api_client.post(path, body)
+        assert (response.status_code, response.json()["code"]) == (status, code), body
+    assert api_client.get(f"/v1/customers/{customer['id']}").json()["status"] == "active"
+    response = api_client.client.post(
+        path, "[1]", content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {api_client.key}"
+    )
+    assert response.status_code == 400
+    assert api_client.post(path).json()["status"] == "suspended"
