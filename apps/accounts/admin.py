@@ -6,7 +6,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from apps.core.admin import APIError, ReadOnlyAdmin, ServiceAdmin, TenantReadOnlyAdmin, admin_actor
+from apps.core.admin import APIError, ReadOnlyAdmin, ReadOnlyMixin, ServiceAdmin, TenantReadOnlyAdmin, admin_actor
 
 from . import services
 from .models import APIKey, AuditLog, AuthToken, Membership, Organization, Role, User
@@ -85,7 +85,7 @@ class StaffInvitationForm(forms.Form):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Members of the organizations the user administers. People join through the invitation form
     (which also changes the role of someone already in), so rows are not edited here."""
 
@@ -109,15 +109,6 @@ class MembershipAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None):
         return self._administers_any(request)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         invite = path("invite/", self.admin_site.admin_view(self.invite_view), name="accounts_membership_invite")

@@ -114,6 +114,17 @@ class TenantAdminMixin:
     def report_api_error(self, request, exc):
         self.message_user(request, f"{exc.code}: {exc.message}", level=messages.ERROR)
 
+    def run_object_service(self, request, queryset, service, *, operation, done, param="instance"):
+        """`service(organization=..., actor=..., <param>=obj)` for each selected row, by
+        `run_service_action`: an admin action that is one service call per row."""
+        return self.run_service_action(
+            request,
+            queryset,
+            lambda obj, actor: service(organization=obj.organization, actor=actor, **{param: obj}),
+            done=done,
+            operation=operation,
+        )
+
     def run_service_action(self, request, queryset, function, done="{count} done.", *, operation):
         """function(obj, actor) for each selected row, each in its own transaction, when the
         policy table lets the staff user do `operation` (an action's name, or "delete") to that
@@ -243,7 +254,10 @@ class ServiceAdmin(TenantAdminMixin, admin.ModelAdmin):
         )
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyMixin:
+    """Screens to browse, never to edit by hand. First among the bases, so it wins over the
+    tenancy mixin's write permissions."""
+
     def has_add_permission(self, request):
         return False
 
@@ -254,17 +268,12 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class TenantReadOnlyAdmin(TenantAdminMixin, ReadOnlyAdmin):
+class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    pass
+
+
+class TenantReadOnlyAdmin(ReadOnlyMixin, TenantAdminMixin, admin.ModelAdmin):
     """Browse-only screens (audit log, events): scoped like the rest, never edited by hand."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 __all__ = [

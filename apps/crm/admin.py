@@ -62,13 +62,7 @@ class CustomerAdmin(ServiceAdmin):
 
     def _move(self, request, queryset, action, done):
         service = getattr(services, f"customer_{action}")
-        self.run_service_action(
-            request,
-            queryset,
-            lambda customer, actor: service(organization=customer.organization, actor=actor, instance=customer),
-            done=done,
-            operation=action,
-        )
+        self.run_object_service(request, queryset, service, operation=action, done=done)
 
     @admin.action(description="Activate selected customers", permissions=["change"])
     def activate_customers(self, request, queryset):

@@ -81,13 +81,7 @@ class WebhookEndpointAdmin(ServiceAdmin):
 
     def _each(self, request, queryset, action, done):
         service = getattr(services, f"webhook_endpoint_{action}")
-        self.run_service_action(
-            request,
-            queryset,
-            lambda endpoint, actor: service(organization=endpoint.organization, actor=actor, endpoint=endpoint),
-            done=done,
-            operation=action,
-        )
+        self.run_object_service(request, queryset, service, operation=action, done=done, param="endpoint")
 
     @admin.action(description="Enable selected endpoints")
     def enable_endpoints(self, request, queryset):
@@ -179,12 +173,11 @@ class WebhookDeliveryAdmin(TenantAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Retry selected deliveries now")
     def retry_deliveries(self, request, queryset):
-        self.run_service_action(
+        self.run_object_service(
             request,
             queryset,
-            lambda delivery, actor: services.webhook_delivery_retry(
-                organization=delivery.organization, actor=actor, delivery=delivery
-            ),
-            done="{count} deliveries queued for another attempt.",
+            services.webhook_delivery_retry,
             operation="retry",
+            done="{count} deliveries queued for another attempt.",
+            param="delivery",
         )
