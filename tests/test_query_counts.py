@@ -211,7 +211,7 @@ def test_seed_list_form_costs_the_same(warm_client, customers):
 
 
 # Events and webhook deliveries ---------------------------------------------------------------
-# Events are shown as their webhook payload, from instances (EventSerializer.row_plan_opt_out):
+# Events are shown as their webhook payload, from instances (EventSerializer.row_builder_opt_out):
 # the key, then the page with its organization joined. Deliveries come from rows: the key, the
 # page (the event's type joined), the attempts of the page's deliveries (one query).
 

@@ -3,7 +3,7 @@ endpoint serializes a page.
 
 A page of 100 customers with their addresses is, through model instances, 200 `Model.__init__`
 calls, a related manager per row and DRF's per-field attribute walk: most of the request's time.
-A `RowPlan` is compiled once from a `ResourceSerializer` (with the request's expansions) and
+A `RowBuilder` is compiled once from a `ResourceSerializer` (with the request's expansions) and
 builds the very same representation from plain rows. Each readable field is one step:
 
 - a model column shown as stored (strings, numbers, booleans, datetimes, JSON, choices) is
@@ -11,16 +11,16 @@ builds the very same representation from plain rows. Each readable field is one 
   `CharField(source="x_id")`) goes through the serializer field's own `to_representation`;
 - a foreign key shown as an id (`ReferenceField(source="customer")`, `PrimaryKeyRelatedField`)
   is the `customer_id` column; a column across foreign keys (`source="event.type"`) is joined;
-- an expanded foreign key (`expand=customer`) is the related serializer's own plan, over rows
+- an expanded foreign key (`expand=customer`) is the related serializer's own builder, over rows
   of the related model fetched in one query per page;
 - a nested `many=True` serializer over a one-to-many relation (line items) is one query per
   page through the parent queryset's `Prefetch` when it has one (its filters and ordering
-  apply); the child's plan may nest again (line items with their own children);
+  apply); the child's builder may nest again (line items with their own children);
 - a computed field (`ResourceSerializer.computed_fields`) runs the same function the instance
   path runs, after the other fields.
 
-A serializer that cannot be planned says so with `row_plan_opt_out = "reason"`; any other
-serializer without a plan is a bug (`report_missing_plan`), and apps/core/tests/test_row_plans.py
+A serializer that cannot be built from rows says so with `row_builder_opt_out = "reason"`; any other
+serializer without a builder is a bug (`report_missing_row_builder`), and apps/core/tests/test_row_builders.py
 compares both paths for every registered list resource.
 """
 
@@ -50,22 +50,22 @@ class _Related:
     their foreign key to the parent) or the objects the page's rows point at (`key` is the
     related model's primary key)."""
 
-    __slots__ = ("name", "plan", "key", "row_key", "queryset")
+    __slots__ = ("name", "builder", "key", "row_key", "queryset")
 
-    def __init__(self, name, plan, key, row_key, queryset):
+    def __init__(self, name, builder, key, row_key, queryset):
         self.name = name
-        self.plan = plan
+        self.builder = builder
         self.key = key  # the related rows' column matched against the page's values
         self.row_key = row_key  # the page rows' column holding those values
         self.queryset = queryset
 
     def rows_of(self, values):
-        """The related rows whose `key` is in `values`, holding the plan's columns."""
+        """The related rows whose `key` is in `values`, holding the builder's columns."""
         key, queryset = self.key, self.queryset
         if connections[queryset.db].vendor != "postgresql":
-            return list(self.plan.values(queryset.filter(**{f"{key}__in": values}), (key,)))
+            return list(self.builder.values(queryset.filter(**{f"{key}__in": values}), (key,)))
         by_columns = _PREPARED.setdefault(queryset, {})
-        cache_key = (key, tuple(self.plan.columns))
+        cache_key = (key, tuple(self.builder.columns))
         prepared = by_columns.get(cache_key)
         if prepared is None:
             # The builder holds the queryset weakly, or the cache entry would keep its key alive.
@@ -79,7 +79,7 @@ class _Related:
         return prepared(values, using=queryset.db)
 
 
-class RowPlan:
+class RowBuilder:
     def __init__(self, model, object_name, has_organization):
         self.model = model
         self.object_name = object_name
@@ -102,12 +102,12 @@ class RowPlan:
 
     @classmethod
     def build(cls, serializer, parent_queryset=None):
-        """The plan for `serializer` (a ResourceSerializer instance), or None."""
+        """The builder for `serializer` (a ResourceSerializer instance), or None."""
         if not getattr(type(serializer).to_representation, "builds_from_fields", False):
             return None  # a representation of its own: only the serializer knows it
         model = serializer.Meta.model
         has_organization = any(f.attname == "organization_id" for f in model._meta.concrete_fields)
-        plan = cls(model, serializer.object_name, has_organization)
+        builder = cls(model, serializer.object_name, has_organization)
         computed = {name: (computed, shown) for name, computed, shown in serializer.computed_steps()}
         prefetches = _prefetches(parent_queryset)
         for field in serializer._readable_fields:
@@ -115,12 +115,12 @@ class RowPlan:
             if name in computed:
                 step, shown = computed[name]
                 for column in step.columns:
-                    plan._column(column)
-                plan.computed.append((name, step, shown))
-                plan.steps.append((name, "computed", None))
-            elif not plan._add(serializer, field, model, prefetches):
+                    builder._column(column)
+                builder.computed.append((name, step, shown))
+                builder.steps.append((name, "computed", None))
+            elif not builder._add(serializer, field, model, prefetches):
                 return None
-        return plan
+        return builder
 
     def _add(self, serializer, field, model, prefetches):
         """Adds the step showing `field`; False when rows cannot show it."""
@@ -176,15 +176,15 @@ class RowPlan:
         if queryset is None:
             queryset = relation.related_model._default_manager.all()
         # The children's own children come through the child queryset's prefetches, if any.
-        child_plan = cls.build(field.child, queryset)
-        if child_plan is None:
+        child_builder = cls.build(field.child, queryset)
+        if child_builder is None:
             return None
         fk = relation.field.attname
-        return _Related(source, child_plan, fk, None, queryset)
+        return _Related(source, child_builder, fk, None, queryset)
 
     @classmethod
     def _expansion(cls, field, source, model):
-        """An expanded forward foreign key: the related serializer's plan over its model's rows."""
+        """An expanded forward foreign key: the related serializer's builder over its model's rows."""
         try:
             relation = model._meta.get_field(source)
         except FieldDoesNotExist:
@@ -197,15 +197,15 @@ class RowPlan:
             return None  # a foreign key to another column than the primary key
         # The instance path reads the related object through the base manager, unfiltered.
         queryset = relation.related_model._base_manager.all()
-        plan = cls.build(field, queryset)
-        if plan is None:
+        builder = cls.build(field, queryset)
+        if builder is None:
             return None
-        return _Related(source, plan, plan.pk_attname, relation.attname, queryset)
+        return _Related(source, builder, builder.pk_attname, relation.attname, queryset)
 
     # Execution -----------------------------------------------------------------------------
 
     def values(self, queryset, extra_columns=()):
-        """The queryset as rows holding this plan's columns (and `extra_columns`)."""
+        """The queryset as rows holding this builder's columns (and `extra_columns`)."""
         columns = list(self.columns)
         for column in extra_columns:
             if column not in columns:
@@ -222,7 +222,7 @@ class RowPlan:
                 fk = nested.key
                 grouped = {}
                 child_rows = nested.rows_of(ids)
-                for child, data in zip(child_rows, nested.plan.represent(child_rows, livemode), strict=True):
+                for child, data in zip(child_rows, nested.builder.represent(child_rows, livemode), strict=True):
                     grouped.setdefault(child[fk], []).append(data)
                 related[nested.name] = grouped
         if rows and self.expanded:
@@ -230,14 +230,14 @@ class RowPlan:
                 ids = list({row[expansion.row_key] for row in rows} - {None})
                 targets = expansion.rows_of(ids) if ids else []
                 pk = expansion.key
-                shown = expansion.plan.represent(targets, livemode)
+                shown = expansion.builder.represent(targets, livemode)
                 related[expansion.name] = {target[pk]: data for target, data in zip(targets, shown, strict=True)}
         build = self._builder()
         livemode = livemode if self.has_organization else None
         return [build(row, related, livemode) for row in rows]
 
     def _builder(self):
-        """`build(row, related, livemode) -> representation`, generated once per plan: one dict
+        """`build(row, related, livemode) -> representation`, generated once per builder: one dict
         display in the fields' order instead of a loop over the steps for every row."""
         if self._build is not None:
             return self._build
@@ -332,22 +332,22 @@ ForeignKey.register_lookup(AnyOf)
 Field.register_lookup(AnyOf)
 
 
-# Plans by serializer class, expansions and the shape of the parent queryset's prefetch lookups:
-# building a plan costs as much as a small page, so a request must find the one built before.
-_PLANS = {}
-_PLANS_MAX = 512
+# Builders by serializer class, expansions and the shape of the parent queryset's prefetch lookups:
+# building a builder costs as much as a small page, so a request must find the one built before.
+_BUILDERS = {}
+_BUILDERS_MAX = 512
 
 
-def cached_plan(serializer_class, expand, queryset, make_serializer):
-    """The RowPlan (or None) for `serializer_class` with `expand` over `queryset`;
+def cached_row_builder(serializer_class, expand, queryset, make_serializer):
+    """The RowBuilder (or None) for `serializer_class` with `expand` over `queryset`;
     `make_serializer()` builds the serializer the first time."""
     key = (serializer_class, _frozen(expand), tuple(map(_lookup_shape, queryset._prefetch_related_lookups)))
-    plan = _PLANS.get(key, _MISSING)
-    if plan is _MISSING:
-        if len(_PLANS) >= _PLANS_MAX:
-            _PLANS.clear()
-        plan = _PLANS[key] = make_serializer().row_plan(queryset)
-    return plan
+    builder = _BUILDERS.get(key, _MISSING)
+    if builder is _MISSING:
+        if len(_BUILDERS) >= _BUILDERS_MAX:
+            _BUILDERS.clear()
+        builder = _BUILDERS[key] = make_serializer().row_builder(queryset)
+    return builder
 
 
 _MISSING = object()
@@ -355,7 +355,7 @@ _MISSING = object()
 
 def _lookup_shape(lookup):
     """What a prefetch lookup fetches, independent of the request: selectors build their
-    `Prefetch` objects anew on every call, and a plan (with its compiled children query) must
+    `Prefetch` objects anew on every call, and a builder (with its compiled children query) must
     outlive them. Two lookups of one shape fetch the same rows of the same parents."""
     if not isinstance(lookup, Prefetch):
         return lookup
@@ -373,15 +373,15 @@ def _frozen(tree):
 _REPORTED = set()
 
 
-def report_missing_plan(serializer_class, expand=None):
+def report_missing_row_builder(serializer_class, expand=None):
     """A list about to be built from model instances although its serializer did not opt out:
     an error in development and tests (DEBUG, or under pytest), logged once per serializer
     and expansion otherwise (the page is still served, slower)."""
-    if getattr(serializer_class, "row_plan_opt_out", None):
+    if getattr(serializer_class, "row_builder_opt_out", None):
         return
     message = (
-        f"{serializer_class.__module__}.{serializer_class.__qualname__} (expand={expand or {}}) has no row plan: "
-        "make its fields plannable (apps.core.rows) or set `row_plan_opt_out` to the reason."
+        f"{serializer_class.__module__}.{serializer_class.__qualname__} (expand={expand or {}}) has no row builder: "
+        "make its fields buildable (apps.core.rows) or set `row_builder_opt_out` to the reason."
     )
     if settings.DEBUG or os.environ.get("PYTEST_CURRENT_TEST"):
         raise ImproperlyConfigured(message)

@@ -19,7 +19,7 @@ from rest_framework import serializers
 
 from .errors import InvalidFieldFormat, UnknownParameter
 from .references import ReferenceField
-from .rows import RowPlan
+from .rows import RowBuilder
 
 # Input limits every resource shares (API contract, "Limits on input"; docs/api.md).
 METADATA_MAX_KEYS = 50
@@ -204,8 +204,8 @@ class ResourceSerializer(serializers.ModelSerializer):
     # representation and, if declared, model columns not shown: {"name": fn | Computed}.
     computed_fields = {}
     # A serializer whose list pages cannot be built from rows says why here; without a reason,
-    # a list without a row plan is an error (apps.core.rows.report_missing_plan).
-    row_plan_opt_out = None
+    # a list without a row builder is an error (apps.core.rows.report_missing_row_builder).
+    row_builder_opt_out = None
     # Fields a client may send that are not model fields written directly (nested writes).
     extra_input_fields = ()
 
@@ -220,7 +220,7 @@ class ResourceSerializer(serializers.ModelSerializer):
             if isinstance(serializer_class, str):
                 serializer_class = import_string(serializer_class)
             self.fields[name] = serializer_class(read_only=True, expand=sub, context=self.context, **options)
-        self._fast_plan = None
+        self._output_steps = None
 
     def build_standard_field(self, field_name, model_field):
         """The shared input limits, by declaration: a model field named `metadata` or `tags`
@@ -257,12 +257,12 @@ class ResourceSerializer(serializers.ModelSerializer):
             return model_field.attname
         return None
 
-    def _plan(self):
+    def _steps(self):
         """[(name, attribute, field or None or COMPUTED)]: None means copy the attribute as it is;
         COMPUTED fields are filled in after the others, in their place."""
-        if self._fast_plan is None:
+        if self._output_steps is None:
             computed = self.computed_fields
-            self._fast_plan = [
+            self._output_steps = [
                 (
                     field.field_name,
                     field.source,
@@ -271,7 +271,7 @@ class ResourceSerializer(serializers.ModelSerializer):
                 for field in self._readable_fields
             ]
             self._computed_steps = self.computed_steps()
-        return self._fast_plan
+        return self._output_steps
 
     def computed_steps(self):
         """[(name, Computed, shown)] for the readable computed fields: `shown` is "id" for a
@@ -284,16 +284,16 @@ class ResourceSerializer(serializers.ModelSerializer):
                 steps.append((field.field_name, Computed.of(declared), shown))
         return steps
 
-    def row_plan(self, queryset):
-        """A RowPlan building this serializer's representation from `.values()` rows of
+    def row_builder(self, queryset):
+        """A RowBuilder building this serializer's representation from `.values()` rows of
         `queryset`, or None when some field needs model instances."""
-        return RowPlan.build(self, queryset)
+        return RowBuilder.build(self, queryset)
 
     def to_representation(self, instance):
         data = {}
         if self.object_name:
             data["object"] = self.object_name
-        for name, attribute, field in self._fast_plan or self._plan():
+        for name, attribute, field in self._output_steps or self._steps():
             if field is None:
                 data[name] = getattr(instance, attribute)
             elif field is COMPUTED:

@@ -38,7 +38,7 @@ from .jobs import JobSerializer, batch_create_job_start, register_job
 from .models import StatusChange
 from .pagination import PAGINATION_PARAMS, paginate, sort_columns
 from .parsers import check_query_params
-from .rows import cached_plan, report_missing_plan
+from .rows import cached_row_builder, report_missing_row_builder
 from .serializers import parse_expand, scoped_related_querysets
 from .states import machine_for, status_history
 
@@ -268,15 +268,15 @@ class ReadOnlyResourceViewSet(ViewSetMixin, StatesetAPIView):
         ordering.append(("pk", ordering[-1][1]))
         anchors = lambda: self.base_queryset("read")  # noqa: E731 - only starting_after/ending_before need it
         context = self.get_serializer_context()
-        plan = cached_plan(
+        builder = cached_row_builder(
             self.serializer_class, context["expand"], queryset, lambda: self.get_serializer(context=context)
         )
-        if plan is not None:
-            rows = plan.values(queryset, sort_columns(queryset.model, ordering))
+        if builder is not None:
+            rows = builder.values(queryset, sort_columns(queryset.model, ordering))
             page = paginate(rows, params, ordering, anchor_queryset=anchors)
-            data = plan.represent(page.items, livemode=self.actor.organization.livemode)
+            data = builder.represent(page.items, livemode=self.actor.organization.livemode)
         else:
-            report_missing_plan(self.serializer_class, context["expand"])
+            report_missing_row_builder(self.serializer_class, context["expand"])
             page = paginate(queryset, params, ordering, anchor_queryset=anchors)
             data = self.get_serializer(page.items, many=True, context=context).data
         body = {

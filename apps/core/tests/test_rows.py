@@ -44,7 +44,7 @@ def customers(api_client):
 def test_row_plan_matches_the_instance_path(customers, organization, expand):
     context = {"actor": Actor.system(organization), "expand": expand}
     queryset = customer_list(organization=organization).order_by("created_at", "pk")
-    plan = CustomerSerializer(context=context).row_plan(queryset)
+    plan = CustomerSerializer(context=context).row_builder(queryset)
     assert plan is not None
     from_rows = plan.represent(list(plan.values(queryset)), livemode=True)
     from_instances = CustomerSerializer(list(queryset), many=True, context=context).data
@@ -69,4 +69,4 @@ def test_a_serializer_with_its_own_representation_has_no_row_plan(organization):
             return {"id": instance.pk}
 
     context = {"actor": Actor.system(organization), "expand": {}}
-    assert OwnRepresentation(context=context).row_plan(Event.objects.all()) is None
+    assert OwnRepresentation(context=context).row_builder(Event.objects.all()) is None

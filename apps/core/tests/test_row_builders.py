@@ -110,15 +110,15 @@ def test_every_list_resource_has_a_row_plan_or_says_why_not(organization):
     actor = Actor.system(organization)
     for collection, viewset in LIST_RESOURCES.items():
         serializer_class = viewset.serializer_class
-        reason = serializer_class.row_plan_opt_out
+        reason = serializer_class.row_builder_opt_out
         if reason is not None:
             assert isinstance(reason, str) and reason.strip(), collection
             continue
         queryset = _view(viewset, actor).base_queryset("read")
         for expand in _expansions(serializer_class):
             serializer = serializer_class(context={"actor": actor, "expand": expand})
-            assert serializer.row_plan(queryset) is not None, (
-                f"{collection} (expand={expand}) cannot be built from rows and has no `row_plan_opt_out`"
+            assert serializer.row_builder(queryset) is not None, (
+                f"{collection} (expand={expand}) cannot be built from rows and has no `row_builder_opt_out`"
             )
 
 
@@ -126,7 +126,7 @@ def test_every_list_resource_has_a_row_plan_or_says_why_not(organization):
 def test_rows_show_what_the_serializer_shows(generated, collection):
     viewset = LIST_RESOURCES[collection]
     serializer_class = viewset.serializer_class
-    if serializer_class.row_plan_opt_out:
+    if serializer_class.row_builder_opt_out:
         return  # served from instances on purpose (the test above checks the reason)
     for org in (generated, generated.sandbox):
         actor = Actor.system(org)
@@ -135,8 +135,8 @@ def test_rows_show_what_the_serializer_shows(generated, collection):
         assert len(instances) >= 2, f"no generated {collection} in {org}"
         for expand in _expansions(serializer_class):
             context = {"actor": actor, "expand": expand}
-            plan = serializer_class(context=context).row_plan(queryset)
-            from_rows = plan.represent(list(plan.values(queryset)), livemode=org.livemode)
+            builder = serializer_class(context=context).row_builder(queryset)
+            from_rows = builder.represent(list(builder.values(queryset)), livemode=org.livemode)
             from_instances = serializer_class(instances, many=True, context=context).data
             # The same JSON, byte for byte: values, types, key order.
             assert dumps(from_rows) == dumps(from_instances), (collection, org.livemode, expand)
@@ -183,29 +183,29 @@ class AddressOfCustomerSerializer(AddressSerializer):
 
 def _both_paths(serializer_class, queryset, organization, expand=None):
     context = {"actor": Actor.system(organization), "expand": expand or {}}
-    plan = serializer_class(context=context).row_plan(queryset)
-    assert plan is not None
-    from_rows = plan.represent(list(plan.values(queryset)), livemode=organization.livemode)
+    builder = serializer_class(context=context).row_builder(queryset)
+    assert builder is not None
+    from_rows = builder.represent(list(builder.values(queryset)), livemode=organization.livemode)
     from_instances = serializer_class(list(queryset), many=True, context=context).data
     assert dumps(from_rows) == dumps(from_instances)
-    return plan, from_rows
+    return builder, from_rows
 
 
 def test_two_levels_of_nesting_money_and_primary_keys(generated, django_assert_max_num_queries):
     queryset = WebhookEndpoint.objects.for_org(generated).order_by("created_at", "pk")
-    plan, endpoints = _both_paths(EndpointTreeSerializer, queryset, generated)
+    builder, endpoints = _both_paths(EndpointTreeSerializer, queryset, generated)
     attempts = [attempt for endpoint in endpoints for d in endpoint["deliveries"] for attempt in d["attempts"]]
     assert attempts and {a["cost"] for a in attempts} <= {"120.00", "240.00"}
     assert all(isinstance(a["delivery_pk"], str) for a in attempts)
     # The page, its deliveries, their attempts: three queries whatever the page size.
     with django_assert_max_num_queries(3):
-        plan.represent(list(plan.values(queryset)), livemode=True)
+        builder.represent(list(builder.values(queryset)), livemode=True)
 
 
 @pytest.mark.parametrize("expand", [{}, {"customer": {}}, {"customer": {"default_billing_address": {}}}])
 def test_foreign_key_ids_and_expansions(generated, expand, django_assert_max_num_queries):
     queryset = CustomerAddress.objects.for_org(generated).order_by("created_at", "pk")
-    plan, addresses = _both_paths(AddressOfCustomerSerializer, queryset, generated, expand)
+    builder, addresses = _both_paths(AddressOfCustomerSerializer, queryset, generated, expand)
     assert len(addresses) == 3
     for address in addresses:
         customer = address["customer"]
@@ -216,7 +216,7 @@ def test_foreign_key_ids_and_expansions(generated, expand, django_assert_max_num
             assert any(a["id"] == address["id"] for a in customer["addresses"])
     # The page, the customers it points at, their addresses.
     with django_assert_max_num_queries(3 if expand else 1):
-        plan.represent(list(plan.values(queryset)), livemode=True)
+        builder.represent(list(builder.values(queryset)), livemode=True)
 
 
 def test_a_list_without_a_plan_is_not_silent(monkeypatch, caplog):
@@ -224,33 +224,33 @@ def test_a_list_without_a_plan_is_not_silent(monkeypatch, caplog):
         def to_representation(self, instance):
             return {}
 
-    with pytest.raises(ImproperlyConfigured, match="row_plan_opt_out"):
-        rows.report_missing_plan(Unplanned)
+    with pytest.raises(ImproperlyConfigured, match="row_builder_opt_out"):
+        rows.report_missing_row_builder(Unplanned)
     monkeypatch.delenv("PYTEST_CURRENT_TEST")
     with caplog.at_level(logging.ERROR, logger="apps.core.rows"):
-        rows.report_missing_plan(Unplanned)
-        rows.report_missing_plan(Unplanned)
+        rows.report_missing_row_builder(Unplanned)
+        rows.report_missing_row_builder(Unplanned)
     assert len([r for r in caplog.records if "Unplanned" in r.getMessage()]) == 1  # once
-    Unplanned.row_plan_opt_out = "made up for this test"
-    rows.report_missing_plan(Unplanned)  # opted out: quiet
+    Unplanned.row_builder_opt_out = "made up for this test"
+    rows.report_missing_row_builder(Unplanned)  # opted out: quiet
 
 
 @pytest.mark.parametrize("collection", sorted(LIST_RESOURCES))
 def test_a_repeated_list_request_reuses_its_plan(api_client, monkeypatch, collection):
-    """Selectors build their querysets (and Prefetch objects) on every request; the plan and its
+    """Selectors build their querysets (and Prefetch objects) on every request; the builder and its
     compiled queries must still be built once, or every page pays for building them again."""
     built = []
-    original = rows.RowPlan.build.__func__
+    original = rows.RowBuilder.build.__func__
 
     def counting(cls, serializer, parent_queryset=None):
         built.append(type(serializer))
         return original(cls, serializer, parent_queryset)
 
-    monkeypatch.setattr(rows.RowPlan, "build", classmethod(counting))
-    rows._PLANS.clear()
+    monkeypatch.setattr(rows.RowBuilder, "build", classmethod(counting))
+    rows._BUILDERS.clear()
     for _ in range(3):
         assert api_client.get(f"/v1/{collection}", {"limit": 5}).status_code == 200
     first = len(built)
     assert first >= 1
     assert api_client.get(f"/v1/{collection}", {"limit": 5}).status_code == 200
-    assert len(built) == first, f"{collection}: the plan was built again"
+    assert len(built) == first, f"{collection}: the builder was built again"
