@@ -220,6 +220,17 @@ SPECTACULAR_SETTINGS = {
 STATESET_JWT_SECRET = os.environ.get("STATESET_JWT_SECRET", "")
 STATESET_JWT_PUBLIC_KEY = os.environ.get("STATESET_JWT_PUBLIC_KEY", "")
 STATESET_JWT_CLAIMS_NAMESPACE = os.environ.get("STATESET_JWT_CLAIMS_NAMESPACE", "https://hasura.io/jwt/claims")
+# Rotating keys published by the issuer (Clerk, Firebase): RS256/ES256 tokens are checked against
+# the key their `kid` names. Issuer and audience are checked whenever set, whatever the key.
+STATESET_JWT_JWKS_URL = os.environ.get("STATESET_JWT_JWKS_URL", "")
+STATESET_JWT_JWKS_TIMEOUT = float(os.environ.get("STATESET_JWT_JWKS_TIMEOUT", "3"))
+STATESET_JWT_JWKS_REFRESH_INTERVAL = int(os.environ.get("STATESET_JWT_JWKS_REFRESH_INTERVAL", "30"))
+STATESET_JWT_ISSUER = os.environ.get("STATESET_JWT_ISSUER", "")
+STATESET_JWT_AUDIENCE = os.environ.get("STATESET_JWT_AUDIENCE", "")
+# Hasura-style authentication webhook for bearer tokens no configured key can verify.
+STATESET_AUTH_WEBHOOK_URL = os.environ.get("STATESET_AUTH_WEBHOOK_URL", "")
+STATESET_AUTH_WEBHOOK_MODE = os.environ.get("STATESET_AUTH_WEBHOOK_MODE", "GET")
+STATESET_AUTH_WEBHOOK_TIMEOUT = float(os.environ.get("STATESET_AUTH_WEBHOOK_TIMEOUT", "3"))
 STATESET_ADMIN_SECRET = os.environ.get("STATESET_ADMIN_SECRET", "")
 STATESET_TOKEN_DEFAULT_TTL = int(os.environ.get("STATESET_TOKEN_DEFAULT_TTL", "3600"))
 STATESET_TOKEN_MAX_TTL = int(os.environ.get("STATESET_TOKEN_MAX_TTL", str(7 * 24 * 3600)))

@@ -9,6 +9,10 @@ then the `api_key` query parameter; then a logged-in staff session (browsable AP
 The query parameter is the least safe form (URLs end up in proxy logs and browser history); it
 exists because runserver and gunicorn drop header names with underscores, so `api_key: <key>`
 never arrives behind them. Only the credential's id is ever stored, never the parameter.
+
+A bearer credential that is neither an API key nor a user token is a JWT this server verifies
+(shared secret, fixed public key, or the issuer's JWKS) or, when no configured key can judge it and
+an authentication webhook is configured, whatever that webhook says (see `actor_from_bearer`).
 """
 
 import hmac
@@ -26,6 +30,7 @@ from apps.core.context import ROLES, Actor
 from apps.core.errors import AuthenticationFailed, BadRequest, NotFound, PermissionDenied
 from apps.core.prepared import PreparedValues
 
+from . import auth_hook, jwks
 from .models import APIKey, AuthToken, Membership, Organization, hash_secret
 
 CREDENTIAL_QUERY_PARAM = "api_key"
@@ -153,15 +158,55 @@ def actor_from_api_key(secret):
     )
 
 
-def _jwt_claims(token):
-    if settings.STATESET_JWT_PUBLIC_KEY:
-        key, algorithms = settings.STATESET_JWT_PUBLIC_KEY, ["RS256"]
-    elif settings.STATESET_JWT_SECRET:
-        key, algorithms = settings.STATESET_JWT_SECRET, ["HS256"]
-    else:
-        raise AuthenticationFailed("JWT authentication is not configured.", code="INVALID_TOKEN")
+class UnverifiableToken(Exception):
+    """No configured key can judge this JWT (none configured, another algorithm, or a `kid` the
+    JWKS lacks): it was issued by someone else, so the authentication webhook may vouch for it."""
+
+
+def _verification_key(token):
+    """The key and algorithm that judge `token`, by its header; raises UnverifiableToken.
+
+    A JWKS key is used when the token names a `kid` the issuer's key set holds; otherwise the
+    fixed public key judges RS256 tokens, and the shared secret HS256 ones when there is no public
+    key (the public key replaces the secret, it does not add to it).
+    """
     try:
-        payload = jwt.decode(token, key, algorithms=algorithms, options={"require": ["exp"]})
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError:
+        raise UnverifiableToken from None
+    algorithm, kid = header.get("alg"), header.get("kid")
+    if settings.STATESET_JWT_JWKS_URL and isinstance(kid, str) and algorithm in jwks.KEY_TYPES:
+        try:
+            return jwks.signing_key(settings.STATESET_JWT_JWKS_URL, kid, algorithm), algorithm
+        except jwks.UnknownKey:
+            pass
+    if settings.STATESET_JWT_PUBLIC_KEY:
+        if algorithm == "RS256":
+            return settings.STATESET_JWT_PUBLIC_KEY, algorithm
+    elif settings.STATESET_JWT_SECRET and algorithm == "HS256":
+        return settings.STATESET_JWT_SECRET, algorithm
+    raise UnverifiableToken
+
+
+def _issuer_and_audience():
+    """The decode arguments checking issuer and audience, only when configured (a shared-secret
+    deployment often sets neither); audiences may be a comma list, any one matching."""
+    checks, required = {}, ["exp"]
+    if settings.STATESET_JWT_ISSUER:
+        checks["issuer"] = settings.STATESET_JWT_ISSUER
+        required.append("iss")
+    audiences = [audience.strip() for audience in settings.STATESET_JWT_AUDIENCE.split(",") if audience.strip()]
+    if audiences:
+        checks["audience"] = audiences
+        required.append("aud")
+    return checks, required
+
+
+def _jwt_claims(token):
+    key, algorithm = _verification_key(token)
+    checks, required = _issuer_and_audience()
+    try:
+        payload = jwt.decode(token, key, algorithms=[algorithm], options={"require": required}, **checks)
     except jwt.ExpiredSignatureError:
         raise AuthenticationFailed("The token has expired.", code="INVALID_TOKEN") from None
     except jwt.InvalidTokenError as exc:
@@ -185,17 +230,56 @@ def actor_from_jwt(token, requested_role):
         raise PermissionDenied(f"The token does not allow the role {role!r}.", param="X-Hasura-Role")
     if role not in ROLES:
         raise PermissionDenied(f"Unknown role {role!r}.", param="X-Hasura-Role")
-    organization = organization_by_reference(str(claims.get("x-hasura-org-id") or ""))
+    return _session_actor(claims, role, "jwt", "The token names no known organization.")
+
+
+def _session_actor(variables, role, credential_type, no_organization):
+    """The actor of Hasura session variables (lower-cased keys) acting as `role`: the JWT and the
+    authentication webhook build the same one."""
+    organization = organization_by_reference(str(variables.get("x-hasura-org-id") or ""))
     if organization is None:
-        raise AuthenticationFailed("The token names no known organization.", code="INVALID_TOKEN")
-    user_id = str(claims.get("x-hasura-user-id") or "")
+        raise AuthenticationFailed(no_organization, code="INVALID_TOKEN")
+    user_id = str(variables.get("x-hasura-user-id") or "")
     return Actor(
         organization=organization,
         role=role,
-        credential_type="jwt",
-        credential_id=f"jwt:{user_id or organization.id}",
+        credential_type=credential_type,
+        credential_id=f"{credential_type}:{user_id or organization.id}",
         user_id=user_id,
     )
+
+
+def actor_from_auth_hook(request):
+    """The actor the authentication webhook vouches for. Unlike a JWT, the hook picks the role
+    itself (it sees the client's X-Hasura-Role header), so an unknown role refuses the request."""
+    variables = auth_hook.session_variables(request.META, {"method": request.method, "path": request.path})
+    role = variables.get("x-hasura-role")
+    if not isinstance(role, str) or role.strip().lower() not in ROLES:
+        raise AuthenticationFailed("The authentication hook gave no known role.", code="INVALID_TOKEN")
+    no_organization = "The authentication hook named no known organization."
+    return _session_actor(variables, role.strip().lower(), "auth_hook", no_organization)
+
+
+def actor_from_bearer(credential, request):
+    """A credential that is neither an API key nor a user token.
+
+    A JWT some configured key can judge is judged here, and a failure (bad signature, expired,
+    wrong issuer or audience, an unreachable JWKS) is final. Everything else, a JWT no configured
+    key matches or an opaque token, goes to the authentication webhook when one is configured
+    and the credential came in the Authorization header (the header the hook is sent); without a
+    webhook it is refused as before.
+    """
+    meta = request.META
+    webhook = bool(settings.STATESET_AUTH_WEBHOOK_URL) and bool(meta.get("HTTP_AUTHORIZATION"))
+    if credential.count(".") == 2:
+        try:
+            return actor_from_jwt(credential, meta.get("HTTP_X_HASURA_ROLE", ""))
+        except UnverifiableToken:
+            if not webhook:
+                raise AuthenticationFailed("No configured key can verify this token.", code="INVALID_TOKEN") from None
+    elif not webhook:
+        raise AuthenticationFailed("Invalid API key provided.", code="INVALID_API_KEY")
+    return actor_from_auth_hook(request)
 
 
 def actor_from_user_token(secret):
@@ -278,10 +362,8 @@ class StatesetAuthentication(BaseAuthentication):
                 actor = actor_from_api_key(credential)
             elif credential.startswith(USER_TOKEN_PREFIX):
                 actor, user = actor_from_user_token(credential)
-            elif credential.count(".") == 2:
-                actor = actor_from_jwt(credential, meta.get("HTTP_X_HASURA_ROLE", ""))
             else:
-                raise AuthenticationFailed("Invalid API key provided.", code="INVALID_API_KEY")
+                actor = actor_from_bearer(credential, request)
         elif admin_secret:
             configured = settings.STATESET_ADMIN_SECRET
             if not configured or not hmac.compare_digest(admin_secret.encode(), configured.encode()):
