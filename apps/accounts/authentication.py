@@ -252,7 +252,10 @@ def _session_actor(variables, role, credential_type, no_organization):
 def actor_from_auth_hook(request):
     """The actor the authentication webhook vouches for. Unlike a JWT, the hook picks the role
     itself (it sees the client's X-Hasura-Role header), so an unknown role refuses the request."""
-    variables = auth_hook.session_variables(request.META, {"method": request.method, "path": request.path})
+    # getattr: a WebSocket's connection_init is authenticated through a request-like object that
+    # may carry only META.
+    request_info = {"method": getattr(request, "method", ""), "path": getattr(request, "path", "")}
+    variables = auth_hook.session_variables(request.META, request_info)
     role = variables.get("x-hasura-role")
     if not isinstance(role, str) or role.strip().lower() not in ROLES:
         raise AuthenticationFailed("The authentication hook gave no known role.", code="INVALID_TOKEN")
