@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.events",
     "apps.crm",
+    "apps.graphql",
 ]
 
 MIDDLEWARE = [

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, 
 from apps.accounts.api.views import AuthTokenView
 from apps.core.endpoints import api_index, api_not_found, favicon, health
 from apps.core.routing import load_collections
+from apps.graphql.api.views import GraphQLView
 
 # Every installed app's collections (its api/urls.py `collections`), in INSTALLED_APPS order.
 router = load_collections()
@@ -20,6 +21,8 @@ urlpatterns = [
     re_path(r"^health/?$", health, name="health"),
     re_path(r"^favicon\.ico$", favicon, name="favicon"),
     re_path(r"^(?:api/)?v1/?$", api_index, name="api-index"),
+    # Before the /v1 catch-all: Hasura clients post to /v1/graphql, others to /graphql.
+    re_path(r"^(?:v1/)?graphql/?$", GraphQLView.as_view(), name="graphql"),
     path("v1/", include(api_extra)),
     path("v1/", include(router.canonical.urls)),
     re_path(r"^(?:api/)?v1/", include(router.aliased.urls)),

@@ -1,0 +1,69 @@
+"""`POST /graphql` (also `/v1/graphql`), and GET for queries: the HTTP door to the GraphQL API.
+
+A `StatesetAPIView`, so every credential REST accepts works here the same way (API keys, JWTs,
+user tokens, the admin secret with `X-Hasura-Org-Id`/`X-Account-Id`), with the rate limits,
+request ids and idempotency claims. Anonymous callers get in; the policy table decides, per root
+field, what their role may read.
+"""
+
+import orjson
+from graphql import OperationType
+from rest_framework.response import Response
+
+from apps.core.errors import to_api_error
+from apps.core.renderers import FastJSONRenderer
+from apps.core.views import StatesetAPIView
+
+from ..execution import Context, execute_operation, failure
+from ..schema import get_schema
+from ..tables import all_tables
+
+
+class GraphQLView(StatesetAPIView):
+    policy_label = None  # each root field asks the policy table for its own table
+    allow_anonymous = True
+    renderer_classes = [FastJSONRenderer]
+    # Not a REST resource: GraphQL describes itself by introspection, not in the OpenAPI schema.
+    schema = None
+
+    def get(self, request, *args, **kwargs):
+        params = request.query_params
+        variables = params.get("variables")
+        if variables:
+            try:
+                variables = orjson.loads(variables)
+            except orjson.JSONDecodeError:
+                return Response(failure("`variables` must be JSON.", "GRAPHQL_VALIDATION_FAILED"))
+        # GET may be cached and replayed by anything on the way: queries only (so later mutations too).
+        return self._run(params.get("query"), variables or None, params.get("operationName"), (OperationType.QUERY,))
+
+    def post(self, request, *args, **kwargs):
+        body = request.data
+        if not isinstance(body, dict):
+            return Response(failure("The body must be a JSON object with `query`.", "GRAPHQL_PARSE_FAILED"))
+        return self._run(body.get("query"), body.get("variables"), body.get("operationName"), (OperationType.QUERY,))
+
+    def _run(self, query, variables, operation_name, allowed):
+        context = Context(actor=self.actor, tables=all_tables(), request=self.request)
+        return Response(execute_operation(get_schema(), context, query, variables, operation_name, allowed))
+
+    def handle_exception(self, exc):
+        """A refused credential or a rate limit answers in GraphQL's shape, with the REST status
+        and headers (Retry-After, rate limits), so GraphQL clients read the code where they look."""
+        response = super().handle_exception(exc)
+        api_error = to_api_error(exc)
+        if api_error is None or getattr(response, "status_code", 200) < 400:
+            return response
+        body = {
+            "errors": [
+                {
+                    "message": api_error.message,
+                    "extensions": {"code": api_error.code, "request_id": getattr(self.request, "request_id", None)},
+                }
+            ]
+        }
+        graphql_response = Response(body, status=response.status_code)
+        for name, value in response.items():
+            if name.lower() != "content-type":
+                graphql_response[name] = value
+        return graphql_response

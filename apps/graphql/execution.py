@@ -1,0 +1,364 @@
+"""Running a GraphQL operation for an actor: rows for the root fields, relationships in batches.
+
+Transport-agnostic: the HTTP view calls `execute_operation`, and the WebSocket consumer
+(subscriptions, next) will call it the same way with the actor of its `connection_init`.
+
+Speed: a root field is one query. Its resolver looks ahead at the selection and fetches each
+relationship for all the rows of the level at once (`customer_id IN (...)`, a per-parent
+`ROW_NUMBER()` window for `limit`/`offset`), then the next level for all those rows: the number of
+queries follows the depth of the selection, never the number of rows.
+"""
+
+import logging
+from dataclasses import dataclass, field
+
+from django.db.models import Avg, Count, F, Max, Min, Sum, Window
+from django.db.models.functions import RowNumber
+from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLIncludeDirective,
+    GraphQLSkipDirective,
+    InlineFragmentNode,
+    OperationType,
+    execute,
+    get_named_type,
+    get_operation_ast,
+    parse,
+    validate,
+)
+from graphql.execution.values import get_argument_values, get_directive_values
+
+from apps.core.errors import APIError
+
+from .compile import order_expressions, where_q
+
+logger = logging.getLogger("stateset.graphql")
+
+# Parsing stops past this many tokens: a document is text the server reads before any check.
+MAX_TOKENS = 20_000
+PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+INTERNAL = "INTERNAL_ERROR"
+
+
+@dataclass
+class Context:
+    actor: object
+    tables: dict
+    request: object = None
+    cache: dict = field(default_factory=dict)
+
+
+# Errors ------------------------------------------------------------------------------------
+
+
+def guarded(resolver):
+    """The contract's codes on a resolver's errors: an APIError (401/403 from the policy table)
+    keeps its code; an unexpected exception is logged and shown without its internals."""
+
+    def resolve(*args, **kwargs):
+        try:
+            return resolver(*args, **kwargs)
+        except GraphQLError as exc:
+            if not (exc.extensions or {}).get("code"):
+                exc.extensions = {**(exc.extensions or {}), "code": VALIDATION_FAILED}
+            raise
+        except APIError as exc:
+            raise GraphQLError(exc.message, extensions={"code": exc.code}) from exc
+        except Exception as exc:
+            logger.exception("GraphQL resolver failed")
+            raise GraphQLError("An internal error occurred.", extensions={"code": INTERNAL}) from exc
+
+    return resolve
+
+
+def format_error(error, default_code):
+    formatted = error.formatted
+    extensions = dict(formatted.get("extensions") or {})
+    extensions.setdefault("code", default_code)
+    if formatted.get("path"):
+        # Hasura's clients read the path from extensions too.
+        extensions["path"] = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in formatted["path"])
+    formatted["extensions"] = extensions
+    return formatted
+
+
+def failure(message, code):
+    return {"errors": [{"message": message, "extensions": {"code": code}}]}
+
+
+# The selection, looked ahead -----------------------------------------------------------------
+
+
+def _included(info, node):
+    skip = get_directive_values(GraphQLSkipDirective, node, info.variable_values)
+    if skip and skip.get("if"):
+        return False
+    include = get_directive_values(GraphQLIncludeDirective, node, info.variable_values)
+    return not (include is not None and not include.get("if"))
+
+
+def selected_fields(info, nodes):
+    """{response key: [field nodes]} under `nodes`, through fragments (every fragment here is on
+    the one object type of its field: the schema has no interfaces or unions)."""
+    found = {}
+
+    def walk(selection_set):
+        for selection in selection_set.selections if selection_set else ():
+            if not _included(info, selection):
+                continue
+            if isinstance(selection, FieldNode):
+                key = selection.alias.value if selection.alias else selection.name.value
+                found.setdefault(key, []).append(selection)
+            elif isinstance(selection, InlineFragmentNode):
+                walk(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                fragment = info.fragments[selection.name.value]
+                walk(getattr(fragment, "definition", fragment).selection_set)
+
+    for node in nodes:
+        walk(node.selection_set)
+    return found
+
+
+# Rows ----------------------------------------------------------------------------------------
+
+
+def _check_page(args):
+    for name in ("limit", "offset"):
+        if args.get(name) is not None and args[name] < 0:
+            raise GraphQLError(f"{name} must not be negative.")
+
+
+def filtered(context, table, args):
+    """The table's readable rows matching `where`, in `order_by` order (with the pk last)."""
+    queryset = table.readable(context.actor)
+    if args.get("where"):
+        queryset = queryset.filter(where_q(context, table, args["where"]))
+    return queryset, order_expressions(table, args.get("order_by"))
+
+
+def page(queryset, ordering, args):
+    _check_page(args)
+    queryset = queryset.order_by(*ordering)
+    offset, limit = args.get("offset") or 0, args.get("limit")
+    if limit is not None:
+        return queryset[offset : offset + limit]
+    return queryset[offset:] if offset else queryset
+
+
+def _lookups(table, extra=()):
+    lookups = {column.lookup for column in table.columns.values()}
+    lookups.update(relationship.local for relationship in table.relationships.values())
+    lookups.update(extra)
+    return sorted(lookups)
+
+
+def to_row(table, values):
+    row = {}
+    for column in table.columns.values():
+        value = values[column.lookup]
+        row[column.name] = column.convert(value) if column.convert is not None and value is not None else value
+    row["__keys"] = values  # the relationships' keys, whatever columns the type shows
+    row["__rel"] = {}
+    return row
+
+
+def rows_of(queryset, table, extra=()):
+    return [to_row(table, values) for values in queryset.values(*_lookups(table, extra))]
+
+
+def attach(context, info, table, rows, nodes, object_type):
+    """Fetch every relationship selected under `nodes` for all `rows` at once, level by level."""
+    for key, field_nodes in selected_fields(info, nodes).items():
+        relationship = table.relationships.get(field_nodes[0].name.value)
+        if relationship is None:
+            continue
+        field_def = object_type.fields[relationship.name]
+        args = get_argument_values(field_def, field_nodes[0], info.variable_values)
+        target = context.tables[relationship.target]
+        keys = {row["__keys"][relationship.local] for row in rows} - {None}
+        if relationship.many:
+            children = _children(context, target, relationship, args, keys)
+            grouped = {}
+            for child in children:
+                grouped.setdefault(child["__keys"][relationship.remote], []).append(child)
+            for row in rows:
+                row["__rel"][key] = grouped.get(row["__keys"][relationship.local], [])
+        else:
+            children = (
+                rows_of(target.readable(context.actor).filter(**{f"{relationship.remote}__in": keys}), target)
+                if keys
+                else []
+            )
+            by_key = {child["__keys"][relationship.remote]: child for child in children}
+            for row in rows:
+                row["__rel"][key] = by_key.get(row["__keys"][relationship.local])
+        if children:
+            attach(context, info, target, children, field_nodes, get_named_type(field_def.type))
+
+
+def _children(context, target, relationship, args, keys):
+    """An array relationship's rows for all the parents, `limit`/`offset` applied per parent."""
+    if not keys:
+        return []
+    _check_page(args)
+    queryset, ordering = filtered(context, target, args)
+    queryset = queryset.filter(**{f"{relationship.remote}__in": keys})
+    offset, limit = args.get("offset") or 0, args.get("limit")
+    if limit is not None or offset:
+        # One query for every parent's page: number each parent's children in order, keep a range.
+        queryset = queryset.annotate(
+            _gql_rank=Window(RowNumber(), partition_by=[F(relationship.remote)], order_by=ordering)
+        ).filter(_gql_rank__gt=offset)
+        if limit is not None:
+            queryset = queryset.filter(_gql_rank__lte=offset + limit)
+    return rows_of(queryset.order_by(*ordering), target, extra=(relationship.remote,))
+
+
+# Resolvers -----------------------------------------------------------------------------------
+
+
+def resolve_list(table):
+    @guarded
+    def resolve(_root, info, **args):
+        context = info.context
+        queryset, ordering = filtered(context, table, args)
+        rows = rows_of(page(queryset, ordering, args), table)
+        attach(context, info, table, rows, info.field_nodes, get_named_type(info.return_type))
+        return rows
+
+    return resolve
+
+
+def resolve_by_pk(table):
+    @guarded
+    def resolve(_root, info, id):  # noqa: A002 - Hasura's argument name
+        context = info.context
+        rows = rows_of(table.readable(context.actor).filter(pk=id), table)
+        attach(context, info, table, rows, info.field_nodes, get_named_type(info.return_type))
+        return rows[0] if rows else None
+
+    return resolve
+
+
+def resolve_relationship(row, info, **_args):
+    # Filled in by the parent's resolver, for every row of the level in one query.
+    return row["__rel"].get(info.path.key)
+
+
+def resolve_aggregate_root(table):
+    @guarded
+    def resolve(_root, info, **args):
+        queryset, ordering = filtered(info.context, table, args)
+        return {"table": table, "queryset": queryset, "ordering": ordering, "args": args}
+
+    return resolve
+
+
+@guarded
+def resolve_aggregate_nodes(source, info):
+    table = source["table"]
+    rows = rows_of(page(source["queryset"], source["ordering"], source["args"]), table)
+    attach(info.context, info, table, rows, info.field_nodes, get_named_type(info.return_type))
+    return rows
+
+
+@guarded
+def resolve_aggregate_fields(source, info):
+    """count, sum, avg, min and max as selected, in one query."""
+    table = source["table"]
+    queryset = page(source["queryset"], source["ordering"], source["args"])
+    expressions, shape = {}, {}
+    for key, nodes in selected_fields(info, info.field_nodes).items():
+        name = nodes[0].name.value
+        if name == "count":
+            args = _count_args(info, nodes[0])
+            columns = args.get("columns") or []
+            if columns:
+                # Hasura counts the rows where the columns are not null (distinct: their distinct values).
+                lookup = table.columns[columns[0]].lookup
+                expressions[key] = Count(lookup, distinct=bool(args.get("distinct")))
+            else:
+                expressions[key] = Count("pk")
+            shape[key] = None
+        elif name in ("sum", "avg", "min", "max"):
+            function = {"sum": Sum, "avg": Avg, "min": Min, "max": Max}[name]
+            shape[key] = {}
+            for inner_key, inner_nodes in selected_fields(info, nodes).items():
+                column_name = inner_nodes[0].name.value
+                if column_name == "__typename":
+                    continue
+                column = table.columns[column_name]
+                alias = f"{key}__{inner_key}"
+                expressions[alias] = function(column.lookup)
+                shape[key][inner_key] = (alias, column, name)
+    values = queryset.aggregate(**expressions) if expressions else {}
+    result = {}
+    for key, inner in shape.items():
+        if inner is None:
+            result[key] = values[key]
+            continue
+        result[key] = {
+            inner_key: _aggregate_value(values[alias], column, name)
+            for inner_key, (alias, column, name) in inner.items()
+        }
+    return result
+
+
+def _count_args(info, node):
+    aggregate_fields_type = get_named_type(info.return_type)
+    return get_argument_values(aggregate_fields_type.fields["count"], node, info.variable_values)
+
+
+def _aggregate_value(value, column, function):
+    if value is None:
+        return None
+    if function == "avg":
+        return float(value)
+    if column.convert is not None:
+        return column.convert(value)
+    return value
+
+
+def resolve_by_key(source, info, **_args):
+    """Aggregate results are keyed by response key (aliases may ask the same function twice)."""
+    return source.get(info.path.key) if source is not None else None
+
+
+# Operations ----------------------------------------------------------------------------------
+
+
+def execute_operation(schema, context, query, variables=None, operation_name=None, allowed=(OperationType.QUERY,)):
+    """A GraphQL response (`{"data": ..., "errors": [...]}`) for one operation."""
+    if not isinstance(query, str) or not query.strip():
+        return failure("Give the GraphQL document as a string in `query`.", PARSE_FAILED)
+    if variables is not None and not isinstance(variables, dict):
+        return failure("`variables` must be a JSON object.", VALIDATION_FAILED)
+    if operation_name is not None and not isinstance(operation_name, str):
+        return failure("`operationName` must be a string.", VALIDATION_FAILED)
+    try:
+        document = parse(query, max_tokens=MAX_TOKENS)
+    except GraphQLError as exc:
+        return {"errors": [format_error(exc, PARSE_FAILED)]}
+    errors = validate(schema, document)
+    if errors:
+        return {"errors": [format_error(error, VALIDATION_FAILED) for error in errors]}
+    operation = get_operation_ast(document, operation_name)
+    if operation is None:
+        return failure(
+            "Name the operation to run in `operationName` (the document has several, or not that one).",
+            VALIDATION_FAILED,
+        )
+    if operation.operation not in allowed:
+        return failure(f"A {operation.operation.value} cannot be run here.", VALIDATION_FAILED)
+    result = execute(schema, document, variable_values=variables, operation_name=operation_name, context_value=context)
+    response = {"data": result.data}
+    if result.errors:
+        # An error with no path is the variables' (coerced before anything runs).
+        response["errors"] = [
+            format_error(error, INTERNAL if error.path else VALIDATION_FAILED) for error in result.errors
+        ]
+    return response
