@@ -278,3 +278,56 @@ def test_queries_follow_the_depth_of_the_selection_not_the_rows(client, organiza
     assert all(len(c["addresses"]) == 2 for c in body["data"]["customers"])
     # One query for the customers, one for all their addresses, one for the addresses' customers.
     assert len(queries) - len(baseline) == 3, [q["sql"] for q in queries.captured_queries]
+
+
+def test_get_runs_queries_and_the_admin_secret_names_its_organization(client, settings, organization, crm):
+    settings.STATESET_ADMIN_SECRET = "graphql-admin-secret"
+    headers = {"HTTP_X_HASURA_ADMIN_SECRET": "graphql-admin-secret", "HTTP_X_HASURA_ORG_ID": organization.id}
+    response = client.get(
+        "/graphql",
+        {
+            "query": "query($n: Int!) { customers(order_by: {email: asc}, limit: $n) { email addresses(limit: $n) { city } } }",
+            "variables": '{"n": 1}',
+        },
+        **headers,
+    )
+    assert response.status_code == 200
+    assert response.json() == {"data": {"customers": [{"email": "ada@acme.test", "addresses": [{"city": "London"}]}]}}
+    assert response["X-Request-ID"]
+
+    # Without the organization header the admin secret is refused as REST refuses it.
+    secret_only = {"HTTP_X_HASURA_ADMIN_SECRET": "graphql-admin-secret"}
+    refused = client.get("/v1/graphql", {"query": "{ customers { id } }"}, **secret_only)
+    rest = client.get("/v1/customers", **secret_only)
+    assert refused.status_code == rest.status_code >= 400
+    assert refused.json()["errors"][0]["extensions"]["code"] == rest.json()["code"]
+
+
+def test_numeric_aggregates_and_a_bad_document(client, organization, secret_key):
+    endpoint, event, delivery = _webhook_rows(organization)
+    second = Event.objects.create(
+        organization=organization,
+        type="customer.updated",
+        api_version="2024-01-01",
+        object_type="customer",
+        object_id="cus_1",
+        sequence=2,
+        data={},
+    )
+    WebhookDelivery.objects.create(organization=organization, event=second, endpoint=endpoint, attempt_count=3)
+    body = _post(
+        client,
+        secret_key,
+        "{ webhook_deliveries_aggregate { aggregate { count sum { attempt_count } avg { attempt_count } "
+        "min { attempt_count } } } webhook_endpoints { deliveries(where: {attempt_count: {_gt: 0}}) { attempt_count } } }",
+    ).json()
+    assert body["data"]["webhook_deliveries_aggregate"]["aggregate"] == {
+        "count": 2,
+        "sum": {"attempt_count": 3},
+        "avg": {"attempt_count": 1.5},
+        "min": {"attempt_count": 0},
+    }
+    assert body["data"]["webhook_endpoints"] == [{"deliveries": [{"attempt_count": 3}]}]
+    broken = _post(client, secret_key, "{ customers { id ")
+    assert broken.status_code == 200
+    assert broken.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
