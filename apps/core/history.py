@@ -8,6 +8,8 @@ The history's view is built in apps.core.views (it is a viewset): views imports 
 never the other way round.
 """
 
+from rest_framework import serializers
+
 from .errors import BadRequest
 from .filters import DATE_OPS, ResourceFilterSet
 from .models import StatusChange
@@ -43,6 +45,16 @@ class StatusChangeFilterSet(ResourceFilterSet):
     class Meta:
         model = StatusChange
         fields = {"created_at": DATE_OPS}
+
+
+class TransitionCheckSerializer(serializers.Serializer):
+    """The answer of `GET /v1/<c>/<id>/can_transition?target=<status>` (for the schema)."""
+
+    object = serializers.CharField(default="transition_check")
+    current_status = serializers.CharField()
+    target = serializers.CharField()
+    allowed = serializers.BooleanField()
+    allowed_targets = serializers.ListField(child=serializers.CharField())
 
 
 def transition_check(obj, target):

@@ -129,6 +129,22 @@ class StatesetAutoSchema(AutoSchema):
             return  # the action spelled out its responses
         item = responses if responses is not None else self._get_serializer()
         extra_action = action not in STANDARD_ACTIONS
+        answers = getattr(getattr(type(self.view), action or "", None), "answers", None)
+        if answers is not None:
+            serializer_class, many, query = answers
+            if many:
+                envelope = self._list_envelope(serializer_class)
+                operation["responses"] = {"200": self._json_response(envelope, "A page of the list.")}
+                self._add_parameters(operation, self._list_parameters(serializer_class, False))
+            else:
+                ref = self._object_ref(serializer_class)
+                operation["responses"] = {"200": self._json_response(ref, "The answer.")}
+            required = [
+                {**_query(name, {"type": "string", "minLength": 1}, description), "required": True}
+                for name, description in query.items()
+            ]
+            self._add_parameters(operation, required)
+            return
 
         if action in LIST_ACTIONS or (extra_action and self.method == "GET"):
             operation["responses"] = {"200": self._json_response(self._list_envelope(item), "A page of the list.")}

@@ -33,7 +33,13 @@ from .errors import (
     to_api_error,
 )
 from .filters import apply_filters, normalize_filter_params, parse_sort, search_condition
-from .history import STATE_ACTIONS, StatusChangeFilterSet, StatusChangeSerializer, transition_check
+from .history import (
+    STATE_ACTIONS,
+    StatusChangeFilterSet,
+    StatusChangeSerializer,
+    TransitionCheckSerializer,
+    transition_check,
+)
 from .jobs import JobSerializer, batch_create_job_start, register_job
 from .models import StatusChange
 from .pagination import PAGINATION_PARAMS, paginate, sort_columns
@@ -47,6 +53,18 @@ EXPAND_PARAMS = frozenset({"expand", "expand[]"})
 # A credential, not a filter: accepted wherever query parameters are checked.
 CREDENTIAL_PARAMS = frozenset({"api_key"})
 LIST_PARAMS = PAGINATION_PARAMS | SORT_PARAMS | EXPAND_PARAMS | CREDENTIAL_PARAMS
+
+
+def answers(serializer_class, *, many=False, query=None):
+    """Tells the OpenAPI schema (apps.core.schema) what an extra action answers when it is not
+    the resource's own object: `many` a list envelope of `serializer_class`, else one of them;
+    `query` the required query parameters, {name: description}."""
+
+    def mark(function):
+        function.answers = (serializer_class, many, dict(query or {}))
+        return function
+
+    return mark
 
 
 class TransitionInputSerializer(serializers.Serializer):
@@ -315,12 +333,14 @@ class ReadOnlyResourceViewSet(ViewSetMixin, StatesetAPIView):
     # State machines (apps.core.states, apps.core.history) ----------------------------------
 
     @action(detail=True, methods=["get"], url_path="history")
+    @answers(StatusChangeSerializer, many=True)
     def history(self, request, *args, **kwargs):
         """The object's status changes, newest first."""
         view = history_view(self, self.get_object("read"))
         return view._list(request, view.base_queryset("read"))
 
     @action(detail=True, methods=["get"], url_path="can_transition")
+    @answers(TransitionCheckSerializer, query={"target": "The status to check."})
     def can_transition(self, request, *args, **kwargs):
         self.check_query_params(frozenset({"target"}))
         return Response(transition_check(self.get_object("read"), request.query_params.get("target", "")))

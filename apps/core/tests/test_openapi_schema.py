@@ -213,3 +213,13 @@ def test_audit_logs(schema):
     search = schema["paths"]["/v1/audit_logs/search"]["get"]
     assert_list_envelope(schema, search, "AuditLog")
     assert "query" in params(search)
+
+
+def test_status_history_and_transition_checks_are_described_truly(schema):
+    history = schema["paths"]["/v1/customers/{id}/history"]["get"]
+    assert_list_envelope(schema, history, "StatusChange")
+    assert_paging_parameters(history)
+    check = schema["paths"]["/v1/customers/{id}/can_transition"]["get"]
+    assert body_schema(check["responses"]["200"]) == ref("TransitionCheck")
+    assert params(check)["target"]["required"] is True
+    assert set(component(schema, "TransitionCheck")["properties"]) >= {"current_status", "allowed", "allowed_targets"}
