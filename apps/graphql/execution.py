@@ -12,6 +12,7 @@ queries follows the depth of the selection, never the number of rows.
 import logging
 from dataclasses import dataclass, field
 
+from django.db import transaction
 from django.db.models import Avg, Count, F, Max, Min, Sum, Window
 from django.db.models.functions import RowNumber
 from graphql import (
@@ -354,8 +355,22 @@ def execute_operation(schema, context, query, variables=None, operation_name=Non
         )
     if operation.operation not in allowed:
         return failure(f"A {operation.operation.value} cannot be run here.", VALIDATION_FAILED)
-    result = execute(schema, document, variable_values=variables, operation_name=operation_name, context_value=context)
-    response = {"data": result.data}
+    if operation.operation == OperationType.MUTATION:
+        # One transaction for the whole operation: a failed field undoes every field before it
+        # (inside the idempotency claim's transaction when the request has a key).
+        with transaction.atomic():
+            result = execute(
+                schema, document, variable_values=variables, operation_name=operation_name, context_value=context
+            )
+            if result.errors:
+                transaction.set_rollback(True)
+        # Nothing was changed: no field's answer may suggest otherwise.
+        response = {"data": None if result.errors else result.data}
+    else:
+        result = execute(
+            schema, document, variable_values=variables, operation_name=operation_name, context_value=context
+        )
+        response = {"data": result.data}
     if result.errors:
         # An error with no path is the variables' (coerced before anything runs).
         response["errors"] = [

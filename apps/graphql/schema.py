@@ -5,8 +5,8 @@ per column, the target's bool_exp per relationship); `t_order_by` (the `order_by
 column); `t_select_column`; `t_aggregate` with `aggregate { count sum avg min max }` and `nodes`.
 Root fields `t(where, order_by, limit, offset)`, `t_by_pk(id)` and `t_aggregate(...)`.
 
-Built once per process (the registry does not change while it runs). Mutations and subscriptions
-are added beside `query_root` from the same tables and input types.
+Built once per process (the registry does not change while it runs). `mutation_root`
+(apps.graphql.mutations) is built from the same tables and types; subscriptions come next.
 """
 
 import threading
@@ -29,6 +29,7 @@ from graphql import (
 )
 
 from . import execution
+from .mutations import MutationBuilder
 from .scalars import NUMERIC_SCALARS, ORDERED_SCALARS, SCALARS, TEXT_SCALARS
 from .tables import all_tables
 
@@ -208,7 +209,11 @@ class SchemaBuilder:
         return fields
 
     def build(self):
-        return GraphQLSchema(query=GraphQLObjectType("query_root", self.query_fields()))
+        mutation_fields = MutationBuilder(self).fields()
+        return GraphQLSchema(
+            query=GraphQLObjectType("query_root", self.query_fields()),
+            mutation=GraphQLObjectType("mutation_root", mutation_fields) if mutation_fields else None,
+        )
 
 
 _lock = threading.Lock()

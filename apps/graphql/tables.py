@@ -43,6 +43,9 @@ class Table:
     model: type
     serializer_class: type
     selector: object = None  # the app's `<entity>_list(*, organization)`, when it has one
+    # The collection's ResourceViewSet (its services, serializer and actions: the mutations);
+    # None for a nested model shown only through its parent.
+    viewset: object = None
     columns: dict = field(default_factory=dict)
     relationships: dict = field(default_factory=dict)
 
@@ -184,15 +187,17 @@ def discover():
         model = getattr(viewset, "model", None)
         if model is None or getattr(viewset, "serializer_class", None) is None:
             continue
-        pending.append((model, viewset.serializer_class, viewset.selector))
+        pending.append((model, viewset.serializer_class, viewset.selector, viewset))
     while pending:
-        model, serializer_class, selector = pending.pop(0)
+        model, serializer_class, selector, viewset = pending.pop(0)
         if model in by_model:
             continue
         serializer = serializer_class()
-        table = Table(table_name(model), model, serializer_class, selector, _columns(model, serializer))
+        table = Table(table_name(model), model, serializer_class, selector, viewset, _columns(model, serializer))
         tables[table.name] = by_model[model] = table
-        pending.extend((nested, nested_class, None) for nested, nested_class in _nested_tables(serializer, by_model))
+        pending.extend(
+            (nested, nested_class, None, None) for nested, nested_class in _nested_tables(serializer, by_model)
+        )
     for table in tables.values():
         table.relationships = _relationships(table, by_model)
         for name in table.relationships:

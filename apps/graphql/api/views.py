@@ -34,14 +34,19 @@ class GraphQLView(StatesetAPIView):
                 variables = orjson.loads(variables)
             except orjson.JSONDecodeError:
                 return Response(failure("`variables` must be JSON.", "GRAPHQL_VALIDATION_FAILED"))
-        # GET may be cached and replayed by anything on the way: queries only (so later mutations too).
+        # GET may be cached and replayed by anything on the way: queries only, mutations are POSTs.
         return self._run(params.get("query"), variables or None, params.get("operationName"), (OperationType.QUERY,))
 
     def post(self, request, *args, **kwargs):
         body = request.data
         if not isinstance(body, dict):
             return Response(failure("The body must be a JSON object with `query`.", "GRAPHQL_PARSE_FAILED"))
-        return self._run(body.get("query"), body.get("variables"), body.get("operationName"), (OperationType.QUERY,))
+        return self._run(
+            body.get("query"),
+            body.get("variables"),
+            body.get("operationName"),
+            (OperationType.QUERY, OperationType.MUTATION),
+        )
 
     def _run(self, query, variables, operation_name, allowed):
         context = Context(actor=self.actor, tables=all_tables(), request=self.request)
