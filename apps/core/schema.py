@@ -139,6 +139,8 @@ class StatesetAutoSchema(AutoSchema):
             else:
                 ref = self._object_ref(serializer_class)
                 operation["responses"] = {"200": self._json_response(ref, "The answer.")}
+            if self.method == "POST" and self._declared("get_request_serializer") is None:
+                operation.pop("requestBody", None)  # actions take no body unless they declare one
             required = [
                 {**_query(name, {"type": "string", "minLength": 1}, description), "required": True}
                 for name, description in query.items()

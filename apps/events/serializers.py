@@ -82,6 +82,15 @@ class WebhookEndpointSerializer(ResourceSerializer):
         return value
 
 
+class WebhookEndpointWithSecretSerializer(WebhookEndpointSerializer):
+    """The endpoint with its signing secret, shown once: at creation and at rotation."""
+
+    secret = serializers.CharField(read_only=True, help_text="The signing secret (whsec_...), shown this once.")
+
+    class Meta(WebhookEndpointSerializer.Meta):
+        fields = [*WebhookEndpointSerializer.Meta.fields, "secret"]
+
+
 class WebhookAttemptSerializer(ResourceSerializer):
     object_name = "webhook_attempt"
 

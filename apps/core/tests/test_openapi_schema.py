@@ -162,9 +162,13 @@ def test_webhooks(schema):
     # A column that can be empty is shown as null.
     assert component(schema, "WebhookEndpoint")["properties"]["secret_rotation_ends_at"]["nullable"] is True
 
-    for name in ("enable", "disable", "rotate_secret"):
+    for name, answer in (
+        ("enable", "WebhookEndpoint"),
+        ("disable", "WebhookEndpoint"),
+        ("rotate_secret", "WebhookEndpointWithSecret"),
+    ):
         action = schema["paths"][f"/v1/webhooks/{{id}}/{name}"]["post"]
-        assert body_schema(action["responses"]["200"]) == ref("WebhookEndpoint")
+        assert body_schema(action["responses"]["200"]) == ref(answer)
         assert "requestBody" not in action and "201" not in action["responses"]
         assert_errors(action, "404", "409")
     test_action = schema["paths"]["/v1/webhooks/{id}/test"]["post"]
@@ -223,3 +227,7 @@ def test_status_history_and_transition_checks_are_described_truly(schema):
     assert body_schema(check["responses"]["200"]) == ref("TransitionCheck")
     assert params(check)["target"]["required"] is True
     assert set(component(schema, "TransitionCheck")["properties"]) >= {"current_status", "allowed", "allowed_targets"}
+
+
+def test_a_rotated_secret_is_in_the_described_answer(schema):
+    assert "secret" in component(schema, "WebhookEndpointWithSecret")["properties"]

@@ -4,11 +4,16 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.core.errors import APIError
-from apps.core.views import ReadOnlyResourceViewSet, ResourceViewSet
+from apps.core.views import ReadOnlyResourceViewSet, ResourceViewSet, answers
 
 from .. import selectors, services
 from ..models import Event, WebhookDelivery, WebhookEndpoint
-from ..serializers import EventSerializer, WebhookDeliverySerializer, WebhookEndpointSerializer
+from ..serializers import (
+    EventSerializer,
+    WebhookDeliverySerializer,
+    WebhookEndpointSerializer,
+    WebhookEndpointWithSecretSerializer,
+)
 from .filters import EventFilterSet, WebhookDeliveryFilterSet, WebhookEndpointFilterSet
 
 
@@ -78,6 +83,7 @@ class WebhookEndpointViewSet(ResourceViewSet):
         return self.serialize(self._transition(services.webhook_endpoint_disable))
 
     @action(detail=True, methods=["post"], url_path="rotate_secret")
+    @answers(WebhookEndpointWithSecretSerializer)
     def rotate_secret(self, request, *args, **kwargs):
         endpoint, secret = self._transition(services.webhook_endpoint_rotate_secret)
         return Response({**self.get_serializer(endpoint).data, "secret": secret})
