@@ -33,12 +33,12 @@ from graphql.execution.values import get_argument_values, get_directive_values
 
 from apps.core.errors import APIError
 
+from . import limits
 from .compile import order_expressions, where_q
+from .limits import check_limit
 
 logger = logging.getLogger("stateset.graphql")
 
-# Parsing stops past this many tokens: a document is text the server reads before any check.
-MAX_TOKENS = 20_000
 PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 INTERNAL = "INTERNAL_ERROR"
@@ -127,12 +127,6 @@ def selected_fields(info, nodes):
 # Rows ----------------------------------------------------------------------------------------
 
 
-def _check_page(args):
-    for name in ("limit", "offset"):
-        if args.get(name) is not None and args[name] < 0:
-            raise GraphQLError(f"{name} must not be negative.")
-
-
 def filtered(context, table, args):
     """The table's readable rows matching `where`, in `order_by` order (with the pk last)."""
     queryset = table.readable(context.actor)
@@ -141,10 +135,14 @@ def filtered(context, table, args):
     return queryset, order_expressions(table, args.get("order_by"))
 
 
-def page(queryset, ordering, args):
-    _check_page(args)
+def page(queryset, ordering, args, field_name, capped=True):
+    """The rows of `limit`/`offset`; a list field (`capped`) gets at most MAX_ROWS rows, while an
+    aggregate over the rows with no `limit` counts them all."""
+    limit = check_limit(field_name, args)
+    if not capped and args.get("limit") is None:
+        limit = None
     queryset = queryset.order_by(*ordering)
-    offset, limit = args.get("offset") or 0, args.get("limit")
+    offset = args.get("offset") or 0
     if limit is not None:
         return queryset[offset : offset + limit]
     return queryset[offset:] if offset else queryset
@@ -203,19 +201,17 @@ def attach(context, info, table, rows, nodes, object_type):
 
 def _children(context, target, relationship, args, keys):
     """An array relationship's rows for all the parents, `limit`/`offset` applied per parent."""
+    limit = check_limit(relationship.name, args)  # before the keys: a bad limit fails with no rows too
     if not keys:
         return []
-    _check_page(args)
     queryset, ordering = filtered(context, target, args)
     queryset = queryset.filter(**{f"{relationship.remote}__in": keys})
-    offset, limit = args.get("offset") or 0, args.get("limit")
-    if limit is not None or offset:
-        # One query for every parent's page: number each parent's children in order, keep a range.
-        queryset = queryset.annotate(
-            _gql_rank=Window(RowNumber(), partition_by=[F(relationship.remote)], order_by=ordering)
-        ).filter(_gql_rank__gt=offset)
-        if limit is not None:
-            queryset = queryset.filter(_gql_rank__lte=offset + limit)
+    offset = args.get("offset") or 0
+    # One query for every parent's page (at most MAX_ROWS each, as every list field): number each
+    # parent's children in order, keep a range.
+    queryset = queryset.annotate(
+        _gql_rank=Window(RowNumber(), partition_by=[F(relationship.remote)], order_by=ordering)
+    ).filter(_gql_rank__gt=offset, _gql_rank__lte=offset + limit)
     return rows_of(queryset.order_by(*ordering), target, extra=(relationship.remote,))
 
 
@@ -227,7 +223,7 @@ def resolve_list(table):
     def resolve(_root, info, **args):
         context = info.context
         queryset, ordering = filtered(context, table, args)
-        rows = rows_of(page(queryset, ordering, args), table)
+        rows = rows_of(page(queryset, ordering, args, info.field_name), table)
         attach(context, info, table, rows, info.field_nodes, get_named_type(info.return_type))
         return rows
 
@@ -262,7 +258,7 @@ def resolve_aggregate_root(table):
 @guarded
 def resolve_aggregate_nodes(source, info):
     table = source["table"]
-    rows = rows_of(page(source["queryset"], source["ordering"], source["args"]), table)
+    rows = rows_of(page(source["queryset"], source["ordering"], source["args"], f"{table.name}_aggregate"), table)
     attach(info.context, info, table, rows, info.field_nodes, get_named_type(info.return_type))
     return rows
 
@@ -271,7 +267,7 @@ def resolve_aggregate_nodes(source, info):
 def resolve_aggregate_fields(source, info):
     """count, sum, avg, min and max as selected, in one query."""
     table = source["table"]
-    queryset = page(source["queryset"], source["ordering"], source["args"])
+    queryset = page(source["queryset"], source["ordering"], source["args"], f"{table.name}_aggregate", capped=False)
     expressions, shape = {}, {}
     for key, nodes in selected_fields(info, info.field_nodes).items():
         name = nodes[0].name.value
@@ -332,19 +328,44 @@ def resolve_by_key(source, info, **_args):
 # Operations ----------------------------------------------------------------------------------
 
 
-def execute_operation(schema, context, query, variables=None, operation_name=None, allowed=(OperationType.QUERY,)):
-    """A GraphQL response (`{"data": ..., "errors": [...]}`) for one operation."""
+def _is_anonymous(actor):
+    return actor is None or (actor.role == "anonymous" and not actor.api_key_kind)
+
+
+def execute_operation(
+    schema,
+    context,
+    query,
+    variables=None,
+    operation_name=None,
+    allowed=(OperationType.QUERY,),
+    full_schema=None,
+):
+    """A GraphQL response (`{"data": ..., "errors": [...]}`) for one operation.
+
+    `schema` is the actor's own (apps.graphql.schema.get_schema). `full_schema`, when given, only
+    words a refusal: a caller with no credential whose document is valid for a role allowed
+    everything is told MISSING_API_KEY rather than that the fields do not exist."""
     if not isinstance(query, str) or not query.strip():
         return failure("Give the GraphQL document as a string in `query`.", PARSE_FAILED)
     if variables is not None and not isinstance(variables, dict):
         return failure("`variables` must be a JSON object.", VALIDATION_FAILED)
     if operation_name is not None and not isinstance(operation_name, str):
         return failure("`operationName` must be a string.", VALIDATION_FAILED)
+    too_large = limits.check_size(query)
+    if too_large is not None:
+        return {"errors": [format_error(too_large, PARSE_FAILED)]}
     try:
-        document = parse(query, max_tokens=MAX_TOKENS)
+        document = parse(query, max_tokens=limits.MAX_TOKENS)
     except GraphQLError as exc:
+        if "tokens. Parsing aborted" in exc.message:
+            exc.extensions = {"code": limits.TOO_LARGE}
         return {"errors": [format_error(exc, PARSE_FAILED)]}
     errors = validate(schema, document)
+    if errors and full_schema is not None and _is_anonymous(context.actor) and not validate(full_schema, document):
+        return failure("No API key provided.", "MISSING_API_KEY")
+    if not errors:
+        errors = limits.check_document(document)
     if errors:
         return {"errors": [format_error(error, VALIDATION_FAILED) for error in errors]}
     operation = get_operation_ast(document, operation_name)

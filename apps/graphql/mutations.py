@@ -301,7 +301,8 @@ def object_actions(table):
 
 
 class MutationBuilder:
-    """The mutation root's fields for the tables, beside the query root's types (SchemaBuilder)."""
+    """The mutation root's fields for the tables, beside the query root's types (SchemaBuilder):
+    only the builder's tables (those the role may read) and the operations it grants."""
 
     def __init__(self, builder):
         self.builder = builder
@@ -337,7 +338,8 @@ class MutationBuilder:
             description=f'response of any mutation on the table "{name}"',
         )
         fields = {}
-        if getattr(viewset, "create_service", None) is not None:
+        allows = self.builder.allows
+        if getattr(viewset, "create_service", None) is not None and allows(table, "create"):
             insert_input = GraphQLInputObjectType(
                 f"{name}_insert_input", inputs, description=f'input type for inserting data into table "{name}"'
             )
@@ -353,7 +355,7 @@ class MutationBuilder:
                 resolve=resolve_insert_one(table),
                 description=f'insert a single row into the table: "{name}"',
             )
-        if getattr(viewset, "update_service", None) is not None:
+        if getattr(viewset, "update_service", None) is not None and allows(table, "update"):
             set_input = GraphQLInputObjectType(
                 f"{name}_set_input", inputs, description=f'input type for updating data in table "{name}"'
             )
@@ -376,7 +378,7 @@ class MutationBuilder:
                 resolve=resolve_update(table),
                 description=f'update data of the table: "{name}" (every matched row, all or nothing)',
             )
-        if getattr(viewset, "delete_service", None) is not None:
+        if getattr(viewset, "delete_service", None) is not None and allows(table, "delete"):
             fields[f"delete_{name}_by_pk"] = GraphQLField(
                 row_type,
                 args={"id": GraphQLArgument(GraphQLNonNull(GraphQLString))},
@@ -391,6 +393,8 @@ class MutationBuilder:
             )
         object_name = getattr(table.serializer_class, "object_name", None) or table.model._meta.model_name
         for action_name in object_actions(table):
+            if not allows(table, action_name):
+                continue
             fields[f"{action_name}_{object_name}"] = GraphQLField(
                 row_type,
                 args={

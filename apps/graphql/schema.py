@@ -5,11 +5,18 @@ per column, the target's bool_exp per relationship); `t_order_by` (the `order_by
 column); `t_select_column`; `t_aggregate` with `aggregate { count sum avg min max }` and `nodes`.
 Root fields `t(where, order_by, limit, offset)`, `t_by_pk(id)` and `t_aggregate(...)`.
 
-Built once per process (the registry does not change while it runs). `mutation_root`
-(apps.graphql.mutations) is built from the same tables and types; subscriptions come next.
+Per-role schemas, as Hasura's: a schema is built for a permission shape, the set of
+(table, operation) pairs the policy table grants an actor (`grants`). Only readable tables have
+root fields, relationships lead only to readable tables, and the mutation root has a field only
+for an operation granted on a readable table (a mutation answers rows, as Hasura's `returning`
+needs select permission). So introspection shows what the role may use, and a query naming
+anything else fails validation; the resolvers' policy checks stay as the second line of defence.
+Schemas are cached per shape (bounded: a restricted key's scopes can be any set), so a request
+builds nothing once its shape has been seen. `mutation_root` is built in apps.graphql.mutations.
 """
 
-import threading
+import functools
+from types import SimpleNamespace
 
 from graphql import (
     GraphQLArgument,
@@ -28,8 +35,10 @@ from graphql import (
     GraphQLString,
 )
 
+from apps.core import policy
+
 from . import execution
-from .mutations import MutationBuilder
+from .mutations import MutationBuilder, object_actions
 from .scalars import NUMERIC_SCALARS, ORDERED_SCALARS, SCALARS, TEXT_SCALARS
 from .tables import all_tables
 
@@ -64,9 +73,19 @@ def _comparison_type(scalar_name):
     )
 
 
+# The root field of a role that may read no table: GraphQL requires a query type with a field,
+# and Hasura answers such a role with this one.
+NO_QUERIES = (
+    "There are no queries available to the current role. Either there are no sources configured, "
+    "or the current role doesn't have the required permissions."
+)
+
+
 class SchemaBuilder:
-    def __init__(self, tables):
-        self.tables = tables
+    def __init__(self, tables, grants=None):
+        """`grants`: the (table name, operation) pairs the schema exposes; None: every one."""
+        self.grants = grants
+        self.tables = {name: table for name, table in tables.items() if self.allows(table, "read")}
         self.comparisons = {name: _comparison_type(name) for name in SCALARS}
         self.objects, self.bool_exps, self.order_bys, self.select_columns = {}, {}, {}, {}
         for table in tables.values():
@@ -95,6 +114,9 @@ class SchemaBuilder:
             f"{name}_select_column", {column: GraphQLEnumValue(column) for column in table.columns}
         )
 
+    def allows(self, table, operation):
+        return self.grants is None or (table.name, operation) in self.grants
+
     def list_args(self, table):
         name = table.name
         return {
@@ -112,6 +134,8 @@ class SchemaBuilder:
             scalar = SCALARS[column.type_name]
             fields[column.name] = GraphQLField(GraphQLNonNull(scalar) if column.name == "id" else scalar)
         for relationship in table.relationships.values():
+            if relationship.target not in self.tables:
+                continue  # the role may not read the target: no way to it
             target = self.tables[relationship.target]
             target_type = self.objects[target.name]
             if relationship.many:
@@ -137,7 +161,8 @@ class SchemaBuilder:
         for column in table.columns.values():
             fields[column.name] = GraphQLInputField(self.comparisons[column.type_name])
         for relationship in table.relationships.values():
-            fields[relationship.name] = GraphQLInputField(self.bool_exps[relationship.target])
+            if relationship.target in self.tables:
+                fields[relationship.name] = GraphQLInputField(self.bool_exps[relationship.target])
         return fields
 
     def _aggregate_type(self, table):
@@ -206,6 +231,10 @@ class SchemaBuilder:
                 resolve=execution.resolve_by_pk(table),
                 description=f'fetch data from the table: "{name}" using primary key columns',
             )
+        if not fields:
+            fields["no_queries_available"] = GraphQLField(
+                GraphQLNonNull(GraphQLString), resolve=lambda _root, _info: NO_QUERIES, description=NO_QUERIES
+            )
         return fields
 
     def build(self):
@@ -216,13 +245,45 @@ class SchemaBuilder:
         )
 
 
-_lock = threading.Lock()
-_schema = None
+def table_operations(table):
+    """The operations the schema can expose on `table`: read, and the mutations its viewset has."""
+    operations = ["read"]
+    if table.viewset is not None:
+        operations += ["create", "update", "delete", *object_actions(table)]
+    return operations
 
 
-def get_schema():
-    global _schema
-    with _lock:
-        if _schema is None:
-            _schema = SchemaBuilder(all_tables()).build()
-    return _schema
+@functools.lru_cache(maxsize=512)
+def _grants(role_key, policies_key):
+    # `policies_key` only invalidates: the policy table is read from apps.core.policy itself.
+    if role_key is None:
+        actor = None
+    else:
+        role, api_key_kind, scopes = role_key
+        # authorize() reads only these three attributes of an actor.
+        actor = SimpleNamespace(role=role, api_key_kind=api_key_kind, scopes=tuple(sorted(scopes)))
+    return frozenset(
+        (table.name, operation)
+        for table in all_tables().values()
+        for operation in table_operations(table)
+        if policy.allows(actor, table.label, operation)
+    )
+
+
+def grants(actor):
+    """The (table, operation) pairs the policy table grants `actor`: its permission shape, which
+    depends only on its role, key kind and scopes (row filters are applied when rows are read)."""
+    role_key = None if actor is None else (actor.role, actor.api_key_kind, frozenset(actor.scopes or ()))
+    # The policy table does not change while a server runs, but a test may swap a row.
+    return _grants(role_key, tuple(map(id, policy.POLICIES.values())))
+
+
+@functools.lru_cache(maxsize=64)
+def _schema(shape):
+    return SchemaBuilder(all_tables(), shape).build()
+
+
+def get_schema(actor=None, *, full=False):
+    """The schema `actor` may use (cached per permission shape); `full=True`: every table and
+    operation (what a role allowed everything would see)."""
+    return _schema(None if full else grants(actor))

@@ -50,7 +50,17 @@ class GraphQLView(StatesetAPIView):
 
     def _run(self, query, variables, operation_name, allowed):
         context = Context(actor=self.actor, tables=all_tables(), request=self.request)
-        return Response(execute_operation(get_schema(), context, query, variables, operation_name, allowed))
+        return Response(
+            execute_operation(
+                get_schema(self.actor),  # the actor's own schema: only what its role may use
+                context,
+                query,
+                variables,
+                operation_name,
+                allowed,
+                full_schema=get_schema(full=True),
+            )
+        )
 
     def handle_exception(self, exc):
         """A refused credential or a rate limit answers in GraphQL's shape, with the REST status
