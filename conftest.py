@@ -140,3 +140,18 @@ def other_client(client, other_secret_key):
 @pytest.fixture
 def is_postgres():
     return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def frozen_rate_clock(monkeypatch):
+    """The rate limiter's clock stands still: a test that counts requests up to a per-minute limit
+    cannot see the minute window roll over halfway (with the real clock, about one run in fifty)."""
+    from types import SimpleNamespace
+
+    from apps.core import ratelimit
+
+    now = SimpleNamespace(value=1_800_000_000.5)
+    frozen = SimpleNamespace(time=lambda: now.value, monotonic=__import__("time").monotonic)
+    monkeypatch.setattr("django_ratelimit.core.time", frozen)
+    monkeypatch.setattr(ratelimit, "time", frozen)
+    return now

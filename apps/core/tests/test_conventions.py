@@ -384,7 +384,7 @@ def test_idempotency_key_too_long(api_client):
 # Rate limits -----------------------------------------------------------------------------------
 
 
-def test_rate_limit_headers_and_429(api_client, organization):
+def test_rate_limit_headers_and_429(api_client, organization, frozen_rate_clock):
     Organization.objects.filter(pk=organization.pk).update(plan="free")
     response = api_client.get("/v1/customers")
     assert response["X-RateLimit-Limit"] == "60"
@@ -408,7 +408,7 @@ def test_rate_limits_are_per_credential_and_plan(api_client, client, organizatio
     assert client.get("/v1/customers", HTTP_AUTHORIZATION=f"Bearer {test_secret_key}").status_code == 200
 
 
-def test_anonymous_requests_are_limited_per_ip(anonymous_client, settings):
+def test_anonymous_requests_are_limited_per_ip(anonymous_client, settings, frozen_rate_clock):
     for _ in range(60):
         assert anonymous_client.get("/v1/customers").status_code == 401
     assert anonymous_client.get("/v1/customers").status_code == 429
