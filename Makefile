@@ -39,6 +39,7 @@ beat: install
 bench: install
 	$(PY) bench/customers_list.py
 	$(PY) bench/events_list.py
+	$(PY) bench/graphql_list.py
 
 # Contract check: the real server (fresh database, two organizations) against its own OpenAPI
 # document with schemathesis, then a cross-tenant check; see tests/contract/run_schemathesis.py.

@@ -33,6 +33,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -240,10 +241,11 @@ def stop_gunicorn(process):
         process.wait()
 
 
-def fetch(port, path, headers):
+def fetch(port, path, headers, body=None):
+    """GET `path`, or POST `body` (bytes) to it when given."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        conn.request("GET", path, headers=headers)
+        conn.request("GET" if body is None else "POST", path, body=body, headers=headers)
         response = conn.getresponse()
         return response.status, response.read()
     finally:
@@ -345,12 +347,20 @@ def _ms(text):
     return float(number) * _UNITS[unit]
 
 
-def run_wrk(port, path, headers, duration, connections):
+def run_wrk(port, path, headers, duration, connections, body=None):
     command = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s"]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
-    command.append(f"http://127.0.0.1:{port}{path}")
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        if body is not None:
+            # A POST body needs a Lua script; a Lua long string takes the bytes as they are.
+            text = body.decode()
+            level = "=" * (max((len(m) for m in re.findall(r"\](=*)\]", text)), default=0) + 1)
+            script.write(f'wrk.method = "POST"\nwrk.body = [{level}[{text}]{level}]\n')
+            script.flush()
+            command += ["-s", script.name]
+        command.append(f"http://127.0.0.1:{port}{path}")
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     if errors:
         raise SystemExit(f"{errors.group(1)} responses were not 2xx:\n{output}")
@@ -363,7 +373,7 @@ def run_wrk(port, path, headers, duration, connections):
     return {"rps": requests_per_second, "p50": p50, "p99": p99, "requests": requests, "note": note}
 
 
-def _python_client(port, path, headers, start, deadline, queue):
+def _python_client(port, path, headers, start, deadline, queue, body=None):
     latencies, failures = [], 0
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     while time.time() < start:
@@ -371,7 +381,7 @@ def _python_client(port, path, headers, start, deadline, queue):
     while time.time() < deadline:
         started = time.perf_counter()
         try:
-            conn.request("GET", path, headers=headers)
+            conn.request("GET" if body is None else "POST", path, body=body, headers=headers)
             response = conn.getresponse()
             response.read()
             ok = response.status == 200
@@ -388,7 +398,7 @@ def _python_client(port, path, headers, start, deadline, queue):
     queue.put((latencies, failures))
 
 
-def run_python_load(port, path, headers, duration, connections):
+def run_python_load(port, path, headers, duration, connections, body=None):
     """One process per connection (the GIL would serialise threads), each a keep-alive loop."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
@@ -396,7 +406,7 @@ def run_python_load(port, path, headers, duration, connections):
     start = time.time() + 2.0
     deadline = start + duration
     processes = [
-        context.Process(target=_python_client, args=(port, path, headers, start, deadline, queue))
+        context.Process(target=_python_client, args=(port, path, headers, start, deadline, queue, body))
         for _ in range(connections)
     ]
     for process in processes:
@@ -425,9 +435,11 @@ def main():
     run(__doc__, REAL_PATH, BASELINE_PATH, "customers")
 
 
-def run(doc, real_path, baseline_path, noun, seed=None):
+def run(doc, real_path, baseline_path, noun, seed=None, real_body=None, check=check_same_page):
     """Parse the command line, prepare the data (`seed(organization)` adds a benchmark's own
-    rows), then measure `real_path` beside `baseline_path` and print the figures."""
+    rows), then measure `real_path` beside `baseline_path` and print the figures. With
+    `real_body` (bytes), the real endpoint is POSTed that body (JSON); `check(port, headers)`
+    replaces the same-page check (check_same_page with the paths and noun)."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured round (default 10)")
     parser.add_argument("--rounds", type=int, default=3, help="measured rounds per endpoint (default 3)")
@@ -464,16 +476,20 @@ def run(doc, real_path, baseline_path, noun, seed=None):
             f"127.0.0.1:{port}; PostgreSQL {DATABASE_URL.rpartition('/')[2]}, Redis {REDIS_URL.rpartition('/')[2]}; "
             f"load: {generator}, {args.connections} connections, {args.rounds} x {args.duration}s per endpoint"
         )
-        check_same_page(port, headers, real_path, baseline_path, noun)
-        endpoints = {"real": (real_path, headers), "baseline": (baseline_path, {})}
-        for path, endpoint_headers in endpoints.values():
-            load(port, path, endpoint_headers, args.warmup, args.connections)
+        if check is check_same_page:
+            check_same_page(port, headers, real_path, baseline_path, noun)
+        else:
+            check(port, headers)
+        real_headers = headers if real_body is None else {**headers, "Content-Type": "application/json"}
+        endpoints = {"real": (real_path, real_headers, real_body), "baseline": (baseline_path, {}, None)}
+        for path, endpoint_headers, body in endpoints.values():
+            load(port, path, endpoint_headers, args.warmup, args.connections, body)
         results = {name: [] for name in endpoints}
         database_name = DATABASE_URL.rpartition("/")[2]
         for round_number in range(1, args.rounds + 1):
-            for name, (path, endpoint_headers) in endpoints.items():
+            for name, (path, endpoint_headers, body) in endpoints.items():
                 before = cpu_snapshot(server_pids(server.pid, database_name))
-                result = load(port, path, endpoint_headers, args.duration, args.connections)
+                result = load(port, path, endpoint_headers, args.duration, args.connections, body)
                 after = cpu_snapshot(server_pids(server.pid, database_name))
                 result["cpu_ms"] = cpu_used(before, after) * 1000 / max(1, result["requests"])
                 results[name].append(result)
