@@ -8,3 +8,8 @@ class GraphQLConfig(AppConfig):
     name = "apps.graphql"
     label = "graphql_api"  # "graphql" is the name of the library this app is built on
     verbose_name = "GraphQL"
+
+    def ready(self):
+        from . import jsonb
+
+        jsonb.install()

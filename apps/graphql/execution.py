@@ -6,7 +6,10 @@ Transport-agnostic: the HTTP view calls `execute_operation`, and the WebSocket c
 Speed: a root field is one query. Its resolver looks ahead at the selection and fetches each
 relationship for all the rows of the level at once (`customer_id IN (...)`, a per-parent
 `ROW_NUMBER()` window for `limit`/`offset`), then the next level for all those rows: the number of
-queries follows the depth of the selection, never the number of rows.
+queries follows the depth of the selection, never the number of rows. An array relationship's
+`<rel>_aggregate` is one grouped query for every parent of the level (`GROUP BY customer_id`),
+its `nodes` one more; computed fields are the REST representation's, built for the whole level by
+the serializer's row builder (apps.core.rows).
 """
 
 import logging
@@ -34,7 +37,7 @@ from graphql.execution.values import get_argument_values, get_directive_values
 from apps.core.errors import APIError
 
 from . import limits
-from .compile import order_expressions, where_q
+from .compile import distinct_order_by, distinct_rows, order_expressions, where_q
 from .limits import check_limit
 
 logger = logging.getLogger("stateset.graphql")
@@ -127,12 +130,20 @@ def selected_fields(info, nodes):
 # Rows ----------------------------------------------------------------------------------------
 
 
-def filtered(context, table, args):
-    """The table's readable rows matching `where`, in `order_by` order (with the pk last)."""
+def filtered(context, table, args, partition=()):
+    """The table's readable rows matching `where`, in `order_by` order (with the pk last), and
+    with `distinct_on` the first row of each group of equal values (within each value of the
+    `partition` columns: an array relationship's parent key)."""
     queryset = table.readable(context.actor)
     if args.get("where"):
         queryset = queryset.filter(where_q(context, table, args["where"]))
-    return queryset, order_expressions(table, args.get("order_by"))
+    order_by, distinct_on = args.get("order_by"), args.get("distinct_on")
+    if distinct_on:
+        order_by = distinct_order_by(table, distinct_on, order_by)
+    ordering = order_expressions(table, order_by, context)
+    if distinct_on:
+        queryset = distinct_rows(queryset, table, distinct_on, ordering, partition)
+    return queryset, ordering
 
 
 def page(queryset, ordering, args, field_name, capped=True):
@@ -170,10 +181,19 @@ def rows_of(queryset, table, extra=()):
 
 
 def attach(context, info, table, rows, nodes, object_type):
-    """Fetch every relationship selected under `nodes` for all `rows` at once, level by level."""
-    for key, field_nodes in selected_fields(info, nodes).items():
-        relationship = table.relationships.get(field_nodes[0].name.value)
+    """Fetch every relationship, relationship aggregate and computed field selected under `nodes`
+    for all `rows` at once, level by level."""
+    selected = selected_fields(info, nodes)
+    computed = {key_nodes[0].name.value for key_nodes in selected.values()} & set(table.computed)
+    if computed and rows:
+        _attach_computed(context, table, rows, computed)
+    for key, field_nodes in selected.items():
+        name = field_nodes[0].name.value
+        relationship = table.relationships.get(name)
         if relationship is None:
+            aggregated = table.relationships.get(name.removesuffix("_aggregate"))
+            if name.endswith("_aggregate") and aggregated is not None and aggregated.many:
+                _attach_aggregate(context, info, rows, key, field_nodes, object_type.fields[name], aggregated)
             continue
         field_def = object_type.fields[relationship.name]
         args = get_argument_values(field_def, field_nodes[0], info.variable_values)
@@ -181,9 +201,7 @@ def attach(context, info, table, rows, nodes, object_type):
         keys = {row["__keys"][relationship.local] for row in rows} - {None}
         if relationship.many:
             children = _children(context, target, relationship, args, keys)
-            grouped = {}
-            for child in children:
-                grouped.setdefault(child["__keys"][relationship.remote], []).append(child)
+            grouped = _grouped(children, relationship.remote)
             for row in rows:
                 row["__rel"][key] = grouped.get(row["__keys"][relationship.local], [])
         else:
@@ -199,20 +217,79 @@ def attach(context, info, table, rows, nodes, object_type):
             attach(context, info, target, children, field_nodes, get_named_type(field_def.type))
 
 
+def _grouped(children, remote):
+    grouped = {}
+    for child in children:
+        grouped.setdefault(child["__keys"][remote], []).append(child)
+    return grouped
+
+
+def _attach_computed(context, table, rows, names):
+    """The serializer's computed fields, as REST shows them, for every row of the level: one
+    query for the rows' representation columns (and one per nested list it reads)."""
+    shown = table.representations(context.actor, [row["__keys"][table.pk] for row in rows])
+    for row in rows:
+        representation = shown.get(row["__keys"][table.pk]) or {}
+        for name in names:
+            row[name] = representation.get(name)
+
+
+def _ranked(queryset, ordering, remote, offset, limit):
+    """Each parent's rows `offset` to `offset + limit` in `ordering`: one window over them all."""
+    queryset = queryset.annotate(_gql_rank=Window(RowNumber(), partition_by=[F(remote)], order_by=ordering))
+    if limit is None:
+        return queryset.filter(_gql_rank__gt=offset)
+    return queryset.filter(_gql_rank__gt=offset, _gql_rank__lte=offset + limit)
+
+
 def _children(context, target, relationship, args, keys):
     """An array relationship's rows for all the parents, `limit`/`offset` applied per parent."""
     limit = check_limit(relationship.name, args)  # before the keys: a bad limit fails with no rows too
     if not keys:
         return []
-    queryset, ordering = filtered(context, target, args)
+    queryset, ordering = filtered(context, target, args, partition=(relationship.remote,))
     queryset = queryset.filter(**{f"{relationship.remote}__in": keys})
-    offset = args.get("offset") or 0
     # One query for every parent's page (at most MAX_ROWS each, as every list field): number each
     # parent's children in order, keep a range.
-    queryset = queryset.annotate(
-        _gql_rank=Window(RowNumber(), partition_by=[F(relationship.remote)], order_by=ordering)
-    ).filter(_gql_rank__gt=offset, _gql_rank__lte=offset + limit)
+    queryset = _ranked(queryset, ordering, relationship.remote, args.get("offset") or 0, limit)
     return rows_of(queryset.order_by(*ordering), target, extra=(relationship.remote,))
+
+
+def _attach_aggregate(context, info, rows, key, field_nodes, field_def, relationship):
+    """`<rel>_aggregate { aggregate {...} nodes {...} }` for every parent row of the level: one
+    grouped query for all its `aggregate` selections, one for its `nodes`."""
+    args = get_argument_values(field_def, field_nodes[0], info.variable_values)
+    target = context.tables[relationship.target]
+    aggregate_type = get_named_type(field_def.type)
+    check_limit(f"{relationship.name}_aggregate", args)
+    keys = {row["__keys"][relationship.local] for row in rows} - {None}
+    nodes, plans = {}, {}  # by response key under the field
+    for sub_key, sub_nodes in selected_fields(info, field_nodes).items():
+        sub_name = sub_nodes[0].name.value
+        if sub_name == "aggregate":
+            fields_type = get_named_type(aggregate_type.fields["aggregate"].type)
+            plans[sub_key] = aggregate_plan(info, target, sub_nodes, fields_type)
+        elif sub_name == "nodes":
+            children = _children(context, target, relationship, args, keys)
+            nodes[sub_key] = _grouped(children, relationship.remote)
+            if children:
+                attach(context, info, target, children, sub_nodes, get_named_type(aggregate_type.fields["nodes"].type))
+    grouped = {}
+    expressions = {alias: expression for plan in plans.values() for alias, expression in plan.expressions.items()}
+    if keys and expressions:
+        queryset, ordering = filtered(context, target, args, partition=(relationship.remote,))
+        queryset = queryset.filter(**{f"{relationship.remote}__in": keys})
+        if args.get("limit") is not None or args.get("offset"):
+            # Hasura aggregates the rows of the page: each parent's `limit` rows from `offset`.
+            ranked = _ranked(queryset, ordering, relationship.remote, args.get("offset") or 0, args.get("limit"))
+            queryset = queryset.filter(pk__in=ranked.values("pk"))
+        for values in queryset.order_by().values(relationship.remote).annotate(**expressions):
+            grouped[values[relationship.remote]] = values
+    for row in rows:
+        parent = row["__keys"][relationship.local]
+        by_key = {sub_key: plan.result(grouped.get(parent, {})) for sub_key, plan in plans.items()}
+        by_key.update((sub_key, children.get(parent, [])) for sub_key, children in nodes.items())
+        row["__rel"][key] = {"__by_key": by_key}
 
 
 # Resolvers -----------------------------------------------------------------------------------
@@ -257,6 +334,8 @@ def resolve_aggregate_root(table):
 
 @guarded
 def resolve_aggregate_nodes(source, info):
+    if "__by_key" in source:  # a relationship's aggregate, fetched with its level
+        return source["__by_key"].get(info.path.key, [])
     table = source["table"]
     rows = rows_of(page(source["queryset"], source["ordering"], source["args"], f"{table.name}_aggregate"), table)
     attach(info.context, info, table, rows, info.field_nodes, get_named_type(info.return_type))
@@ -266,48 +345,68 @@ def resolve_aggregate_nodes(source, info):
 @guarded
 def resolve_aggregate_fields(source, info):
     """count, sum, avg, min and max as selected, in one query."""
+    if "__by_key" in source:
+        return source["__by_key"].get(info.path.key)
     table = source["table"]
     queryset = page(source["queryset"], source["ordering"], source["args"], f"{table.name}_aggregate", capped=False)
+    plan = aggregate_plan(info, table, info.field_nodes, get_named_type(info.return_type))
+    return plan.result(queryset.aggregate(**plan.expressions) if plan.expressions else {})
+
+
+_FUNCTIONS = {"sum": Sum, "avg": Avg, "min": Min, "max": Max}
+
+
+@dataclass
+class AggregatePlan:
+    """The SQL aggregates of an `aggregate { ... }` selection (`expressions`, by generated alias)
+    and how their values are shaped as the selection asks (`shape`, by response key)."""
+
+    expressions: dict
+    shape: dict
+
+    def result(self, values):
+        """The selection's answer from the aggregates' `values` ({} for a parent with no rows:
+        counts are 0, the rest null)."""
+        result = {}
+        for key, inner in self.shape.items():
+            if not isinstance(inner, dict):
+                result[key] = values.get(inner) or 0
+                continue
+            result[key] = {
+                inner_key: _aggregate_value(values.get(alias), column, name)
+                for inner_key, (alias, column, name) in inner.items()
+            }
+        return result
+
+
+def aggregate_plan(info, table, nodes, aggregate_fields_type):
+    """The AggregatePlan of the `aggregate` fields `nodes` (of type `aggregate_fields_type`)."""
     expressions, shape = {}, {}
-    for key, nodes in selected_fields(info, info.field_nodes).items():
-        name = nodes[0].name.value
+
+    def alias():
+        return f"_gql_aggregate_{len(expressions)}"
+
+    for key, key_nodes in selected_fields(info, nodes).items():
+        name = key_nodes[0].name.value
         if name == "count":
-            args = _count_args(info, nodes[0])
+            args = get_argument_values(aggregate_fields_type.fields["count"], key_nodes[0], info.variable_values)
             columns = args.get("columns") or []
+            shape[key] = alias()
             if columns:
                 # Hasura counts the rows where the columns are not null (distinct: their distinct values).
-                lookup = table.columns[columns[0]].lookup
-                expressions[key] = Count(lookup, distinct=bool(args.get("distinct")))
+                expressions[shape[key]] = Count(table.columns[columns[0]].lookup, distinct=bool(args.get("distinct")))
             else:
-                expressions[key] = Count("pk")
-            shape[key] = None
-        elif name in ("sum", "avg", "min", "max"):
-            function = {"sum": Sum, "avg": Avg, "min": Min, "max": Max}[name]
+                expressions[shape[key]] = Count("pk")
+        elif name in _FUNCTIONS:
             shape[key] = {}
-            for inner_key, inner_nodes in selected_fields(info, nodes).items():
+            for inner_key, inner_nodes in selected_fields(info, key_nodes).items():
                 column_name = inner_nodes[0].name.value
                 if column_name == "__typename":
                     continue
                 column = table.columns[column_name]
-                alias = f"{key}__{inner_key}"
-                expressions[alias] = function(column.lookup)
-                shape[key][inner_key] = (alias, column, name)
-    values = queryset.aggregate(**expressions) if expressions else {}
-    result = {}
-    for key, inner in shape.items():
-        if inner is None:
-            result[key] = values[key]
-            continue
-        result[key] = {
-            inner_key: _aggregate_value(values[alias], column, name)
-            for inner_key, (alias, column, name) in inner.items()
-        }
-    return result
-
-
-def _count_args(info, node):
-    aggregate_fields_type = get_named_type(info.return_type)
-    return get_argument_values(aggregate_fields_type.fields["count"], node, info.variable_values)
+                shape[key][inner_key] = (alias(), column, name)
+                expressions[shape[key][inner_key][0]] = _FUNCTIONS[name](column.lookup)
+    return AggregatePlan(expressions, shape)
 
 
 def _aggregate_value(value, column, function):

@@ -1,9 +1,12 @@
 """The GraphQL schema, generated from the tables (apps.graphql.tables) in Hasura's shapes.
 
-Per table `t`: the object type `t`; `t_bool_exp` (`_and _or _not`, a `<scalar>_comparison_exp`
-per column, the target's bool_exp per relationship); `t_order_by` (the `order_by` enum per
-column); `t_select_column`; `t_aggregate` with `aggregate { count sum avg min max }` and `nodes`.
-Root fields `t(where, order_by, limit, offset)`, `t_by_pk(id)` and `t_aggregate(...)`.
+Per table `t`: the object type `t` (columns, computed fields, relationships and, per array
+relationship, `<rel>_aggregate`); `t_bool_exp` (`_and _or _not`, a `<scalar>_comparison_exp` per
+column, the target's bool_exp per relationship); `t_order_by` (the `order_by` enum per column, the
+target's `order_by` per object relationship, `<rel>_aggregate: <target>_aggregate_order_by` per
+array relationship); `t_select_column`; `t_aggregate` with `aggregate { count sum avg min max }`
+and `nodes`. Root fields `t(where, order_by, limit, offset, distinct_on)`, `t_by_pk(id)` and
+`t_aggregate(...)`.
 
 Per-role schemas, as Hasura's: a schema is built for a permission shape, the set of
 (table, operation) pairs the policy table grants an actor (`grants`). Only readable tables have
@@ -66,6 +69,13 @@ def _comparison_type(scalar_name):
     if scalar_name in TEXT_SCALARS:
         for operator in ("_like", "_nlike", "_ilike", "_nilike"):
             fields[operator] = GraphQLInputField(GraphQLString)
+    if scalar_name == "jsonb":
+        fields["_contains"] = GraphQLInputField(scalar, description="does the column contain the given json value")
+        fields["_contained_in"] = GraphQLInputField(scalar, description="is the column contained in the json value")
+        fields["_has_key"] = GraphQLInputField(GraphQLString, description="does the string exist as a top-level key")
+        keys = GraphQLList(GraphQLNonNull(GraphQLString))
+        fields["_has_keys_any"] = GraphQLInputField(keys, description="do any of these strings exist as top-level keys")
+        fields["_has_keys_all"] = GraphQLInputField(keys, description="do all of these strings exist as top-level keys")
     return GraphQLInputObjectType(
         f"{scalar_name}_comparison_exp",
         fields,
@@ -88,6 +98,7 @@ class SchemaBuilder:
         self.tables = {name: table for name, table in tables.items() if self.allows(table, "read")}
         self.comparisons = {name: _comparison_type(name) for name in SCALARS}
         self.objects, self.bool_exps, self.order_bys, self.select_columns = {}, {}, {}, {}
+        self.aggregates, self.aggregate_order_bys = {}, {}
         for table in tables.values():
             self._declare(table)
 
@@ -103,11 +114,7 @@ class SchemaBuilder:
         )
         self.order_bys[name] = GraphQLInputObjectType(
             f"{name}_order_by",
-            {
-                column.name: GraphQLInputField(ORDER_BY)
-                for column in table.columns.values()
-                if column.type_name != "jsonb"
-            },
+            lambda: self._order_by_fields(table),
             description=f'Ordering options when selecting data from "{name}".',
         )
         self.select_columns[name] = GraphQLEnumType(
@@ -126,13 +133,63 @@ class SchemaBuilder:
             ),
             "limit": GraphQLArgument(GraphQLInt, description="limit the number of rows returned"),
             "offset": GraphQLArgument(GraphQLInt, description="skip the first n rows. Use only with order_by"),
+            "distinct_on": GraphQLArgument(
+                GraphQLList(GraphQLNonNull(self.select_columns[name])), description="distinct select on columns"
+            ),
         }
+
+    def _order_by_fields(self, table):
+        fields = {
+            column.name: GraphQLInputField(ORDER_BY) for column in table.columns.values() if column.type_name != "jsonb"
+        }
+        for relationship in table.relationships.values():
+            if relationship.target not in self.tables:
+                continue  # the role may not read the target: no sorting by it either
+            if relationship.many:
+                fields[f"{relationship.name}_aggregate"] = GraphQLInputField(
+                    self._aggregate_order_by(self.tables[relationship.target])
+                )
+            else:
+                fields[relationship.name] = GraphQLInputField(self.order_bys[relationship.target])
+        return fields
+
+    def _aggregate_order_by(self, table):
+        """`<t>_aggregate_order_by`: an array relationship sorted by its rows' count, or by the
+        max/min (ordered columns) or sum/avg (numeric columns) of one of their columns."""
+        name = table.name
+        if name not in self.aggregate_order_bys:
+            fields = {"count": GraphQLInputField(ORDER_BY)}
+            for function, columns in self._aggregated_columns(table):
+                fields[function] = GraphQLInputField(
+                    GraphQLInputObjectType(
+                        f"{name}_{function}_order_by",
+                        {column.name: GraphQLInputField(ORDER_BY) for column in columns},
+                        description=f'order by {function}() on columns of table "{name}"',
+                    )
+                )
+            self.aggregate_order_bys[name] = GraphQLInputObjectType(
+                f"{name}_aggregate_order_by", fields, description=f'order by aggregate values of table "{name}"'
+            )
+        return self.aggregate_order_bys[name]
+
+    @staticmethod
+    def _aggregated_columns(table):
+        """(function, columns) for sum/avg over numeric columns and max/min over ordered ones."""
+        numeric = [c for c in table.columns.values() if c.type_name in NUMERIC_SCALARS]
+        ordered = [c for c in table.columns.values() if c.type_name in ORDERED_SCALARS - {"Boolean"}]
+        for function, columns in (("sum", numeric), ("avg", numeric), ("max", ordered), ("min", ordered)):
+            if columns:
+                yield function, columns
 
     def _object_fields(self, table):
         fields = {}
         for column in table.columns.values():
             scalar = SCALARS[column.type_name]
             fields[column.name] = GraphQLField(GraphQLNonNull(scalar) if column.name == "id" else scalar)
+        for computed in table.computed.values():
+            fields[computed.name] = GraphQLField(
+                SCALARS[computed.type_name], description="A computed field, as the REST representation shows it"
+            )
         for relationship in table.relationships.values():
             if relationship.target not in self.tables:
                 continue  # the role may not read the target: no way to it
@@ -144,6 +201,12 @@ class SchemaBuilder:
                     args=self.list_args(target),
                     resolve=execution.resolve_relationship,
                     description="An array relationship",
+                )
+                fields[f"{relationship.name}_aggregate"] = GraphQLField(
+                    GraphQLNonNull(self.aggregate_type(target)),
+                    args=self.list_args(target),
+                    resolve=execution.resolve_relationship,
+                    description="An aggregate relationship",
                 )
             else:
                 fields[relationship.name] = GraphQLField(
@@ -165,6 +228,12 @@ class SchemaBuilder:
                 fields[relationship.name] = GraphQLInputField(self.bool_exps[relationship.target])
         return fields
 
+    def aggregate_type(self, table):
+        """`<t>_aggregate`, one type for the root field and every array relationship to `t`."""
+        if table.name not in self.aggregates:
+            self.aggregates[table.name] = self._aggregate_type(table)
+        return self.aggregates[table.name]
+
     def _aggregate_type(self, table):
         name = table.name
         by_key = execution.resolve_by_key
@@ -178,11 +247,7 @@ class SchemaBuilder:
                 resolve=by_key,
             )
         }
-        numeric = [c for c in table.columns.values() if c.type_name in NUMERIC_SCALARS]
-        ordered = [c for c in table.columns.values() if c.type_name in ORDERED_SCALARS - {"Boolean"}]
-        for function, columns in (("sum", numeric), ("avg", numeric), ("max", ordered), ("min", ordered)):
-            if not columns:
-                continue
+        for function, columns in self._aggregated_columns(table):
             column_fields = {
                 column.name: GraphQLField(self._aggregate_scalar(function, column), resolve=by_key)
                 for column in columns
@@ -220,7 +285,7 @@ class SchemaBuilder:
                 description=f'fetch data from the table: "{name}"',
             )
             fields[f"{name}_aggregate"] = GraphQLField(
-                GraphQLNonNull(self._aggregate_type(table)),
+                GraphQLNonNull(self.aggregate_type(table)),
                 args=self.list_args(table),
                 resolve=execution.resolve_aggregate_root(table),
                 description=f'fetch aggregated fields from the table: "{name}"',

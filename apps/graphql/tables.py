@@ -4,9 +4,10 @@ A table is a resource seen the way Hasura sees it: named by its model's plural
 (`webhook_endpoints` for the `webhooks` collection), its columns are the serializer's readable fields
 that are model columns (a foreign key shown as an id becomes `<name>_id`, as in the database), and
 its relationships are the model's foreign keys between tables, both ways (a customer's
-`addresses`, a delivery's `event`). A nested serializer's model (a customer's addresses) is a table
-of its own when the policy table has a row for it. Nothing here is written per resource: a
-collection added later appears with no GraphQL code of its own.
+`addresses`, a delivery's `event`), and its computed fields the serializer's `computed_fields`
+(shown as REST shows them, built by the serializer's row builder). A nested serializer's model (a
+customer's addresses) is a table of its own when the policy table has a row for it. Nothing here is
+written per resource: a collection added later appears with no GraphQL code of its own.
 """
 
 import threading
@@ -17,7 +18,9 @@ from django.db import models
 from rest_framework import serializers
 
 from apps.core import policy
+from apps.core.references import ReferenceField
 from apps.core.routing import load_collections
+from apps.core.rows import cached_row_builder
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,12 @@ class Relationship:
     remote: str  # the target's column matched against it
 
 
+@dataclass(frozen=True)
+class ComputedField:
+    name: str
+    type_name: str  # a scalar of apps.graphql.scalars
+
+
 @dataclass
 class Table:
     name: str
@@ -48,6 +57,7 @@ class Table:
     viewset: object = None
     columns: dict = field(default_factory=dict)
     relationships: dict = field(default_factory=dict)
+    computed: dict = field(default_factory=dict)
 
     @property
     def label(self):
@@ -68,6 +78,28 @@ class Table:
             queryset = self.model._default_manager.for_org(organization)
         # Rows are read with .values(): the selector's prefetches would be dropped anyway.
         return policy.scope_queryset(actor, self.label, "read", queryset).prefetch_related(None)
+
+    def _template(self, organization):
+        """The rows as the collection's list reads them (the selector's prefetches, whose order
+        decides what a computed field such as a default address picks)."""
+        if self.selector is not None:
+            return self.selector(organization=organization)
+        return self.model._default_manager.for_org(organization)
+
+    def representations(self, actor, pks):
+        """{pk: the REST representation} of rows `actor` has already read: built from rows by the
+        serializer's row builder (one query, and one per nested list), as the REST list builds it."""
+        template = self._template(actor.organization)
+        builder = cached_row_builder(
+            self.serializer_class, {}, template, lambda: self.serializer_class(context={"expand": {}, "actor": actor})
+        )
+        if builder is not None:
+            rows = list(builder.values(template.filter(pk__in=pks)))
+            shown = builder.represent(rows, livemode=actor.organization.livemode)
+            return {row[builder.pk_attname]: data for row, data in zip(rows, shown, strict=True)}
+        instances = list(template.filter(pk__in=pks))  # a serializer that opted out of row builders
+        data = self.serializer_class(instances, many=True, context={"expand": {}, "actor": actor}).data
+        return {instance.pk: item for instance, item in zip(instances, data, strict=True)}
 
 
 def table_name(model):
@@ -150,6 +182,36 @@ def _columns(model, serializer):
     return columns
 
 
+# Serializer fields -> the scalar of a computed value (the first match wins: subclasses first).
+_COMPUTED_SCALARS = (
+    (ReferenceField, "String"),  # the related object's id, as REST shows it unexpanded
+    (serializers.BooleanField, "Boolean"),
+    (serializers.IntegerField, "Int"),
+    (serializers.FloatField, "Float"),
+    (serializers.DecimalField, "numeric"),
+    (serializers.DateTimeField, "timestamptz"),
+    (serializers.DateField, "date"),
+    (serializers.CharField, "String"),
+    (serializers.ChoiceField, "String"),
+)
+
+
+def _computed(serializer, taken):
+    """{name: ComputedField} for the serializer's readable computed fields; any value a scalar
+    does not describe (an object, a list) is jsonb."""
+    declared = getattr(serializer, "computed_fields", {}) or {}
+    found = {}
+    for serializer_field in serializer._readable_fields:
+        name = serializer_field.field_name
+        if name not in declared or name in taken:
+            continue
+        type_name = next(
+            (scalar for field_class, scalar in _COMPUTED_SCALARS if isinstance(serializer_field, field_class)), "jsonb"
+        )
+        found[name] = ComputedField(name, type_name)
+    return found
+
+
 def _nested_tables(serializer, known):
     """Tables for nested serializers' models the policy table governs (a customer's addresses)."""
     for serializer_field in serializer._readable_fields:
@@ -202,6 +264,9 @@ def discover():
         table.relationships = _relationships(table, by_model)
         for name in table.relationships:
             table.columns.pop(name, None)  # a relationship takes its name over a same-named column
+        taken = set(table.columns) | set(table.relationships)
+        taken.update(f"{name}_aggregate" for name in table.relationships)
+        table.computed = _computed(table.serializer_class(), taken)
     return tables
 
 
