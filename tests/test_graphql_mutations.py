@@ -53,7 +53,8 @@ def test_every_mutation_kind_on_customers(connect, secret_key, organization, acm
             "metadata": {"tier": "gold"},
             "tags": ["vip"],
             "activation_date": "2024-05-01T00:00:00Z",
-            "addresses": [{"address_line_1": "1 Main St", "city": "Lyon", "country_code": "FR"}],
+            # Hasura's nested insert: the addresses are written by customer_create, as REST writes them.
+            "addresses": {"data": [{"address_line_1": "1 Main St", "city": "Lyon", "country_code": "FR"}]},
         },
     )["insert_customers_one"]
     assert one["email"] == "cy@acme.test" and one["metadata"] == {"tier": "gold"} and one["tags"] == ["vip"]

@@ -9,7 +9,8 @@ and `nodes`. Root fields `t(where, order_by, limit, offset, distinct_on)`, `t_by
 `t_aggregate(...)`.
 
 Per-role schemas, as Hasura's: a schema is built for a permission shape, the set of
-(table, operation) pairs the policy table grants an actor (`grants`). Only readable tables have
+(table, operation, writable fields) triples the policy table grants an actor (`grants`): only
+readable tables have
 root fields, relationships lead only to readable tables, and the mutation root has a field only
 for an operation granted on a readable table (a mutation answers rows, as Hasura's `returning`
 needs select permission). So introspection shows what the role may use, and a query naming
@@ -39,6 +40,7 @@ from graphql import (
 )
 
 from apps.core import policy
+from apps.core.errors import AuthenticationFailed, PermissionDenied
 
 from . import execution
 from .mutations import MutationBuilder, object_actions
@@ -91,10 +93,18 @@ NO_QUERIES = (
 )
 
 
+def _indexed(grants):
+    index = {}
+    for name, operation, *fields in grants:
+        index[(name, operation)] = fields[0] if fields else None
+    return index
+
+
 class SchemaBuilder:
     def __init__(self, tables, grants=None):
-        """`grants`: the (table name, operation) pairs the schema exposes; None: every one."""
-        self.grants = grants
+        """`grants`: the (table name, operation, writable fields) triples the schema exposes
+        (fields None: every field the serializer takes; a pair means None); None: everything."""
+        self.grants = None if grants is None else _indexed(grants)
         self.tables = {name: table for name, table in tables.items() if self.allows(table, "read")}
         self.comparisons = {name: _comparison_type(name) for name in SCALARS}
         self.objects, self.bool_exps, self.order_bys, self.select_columns = {}, {}, {}, {}
@@ -123,6 +133,10 @@ class SchemaBuilder:
 
     def allows(self, table, operation):
         return self.grants is None or (table.name, operation) in self.grants
+
+    def writable(self, table, operation):
+        """The fields the policy table lets the role write for `operation` (None: all of them)."""
+        return None if self.grants is None else self.grants.get((table.name, operation))
 
     def list_args(self, table):
         name = table.name
@@ -311,10 +325,12 @@ class SchemaBuilder:
 
 
 def table_operations(table):
-    """The operations the schema can expose on `table`: read, and the mutations its viewset has."""
-    operations = ["read"]
+    """The operations the schema can expose on `table`: read, create, update and delete (a table
+    with no collection of its own is written only through its parent's nested inserts) and the
+    actions of its collection."""
+    operations = ["read", "create", "update", "delete"]
     if table.viewset is not None:
-        operations += ["create", "update", "delete", *object_actions(table)]
+        operations += object_actions(table)
     return operations
 
 
@@ -327,17 +343,21 @@ def _grants(role_key, policies_key):
         role, api_key_kind, scopes = role_key
         # authorize() reads only these three attributes of an actor.
         actor = SimpleNamespace(role=role, api_key_kind=api_key_kind, scopes=tuple(sorted(scopes)))
-    return frozenset(
-        (table.name, operation)
-        for table in all_tables().values()
-        for operation in table_operations(table)
-        if policy.allows(actor, table.label, operation)
-    )
+    granted = set()
+    for table in all_tables().values():
+        for operation in table_operations(table):
+            try:
+                rule = policy.authorize(actor, table.label, operation)
+            except (PermissionDenied, AuthenticationFailed):
+                continue
+            granted.add((table.name, operation, rule.fields))
+    return frozenset(granted)
 
 
 def grants(actor):
-    """The (table, operation) pairs the policy table grants `actor`: its permission shape, which
-    depends only on its role, key kind and scopes (row filters are applied when rows are read)."""
+    """The (table, operation, writable fields) triples the policy table grants `actor`: its
+    permission shape, which depends only on its role, key kind and scopes (row filters are
+    applied when rows are read and written)."""
     role_key = None if actor is None else (actor.role, actor.api_key_kind, frozenset(actor.scopes or ()))
     # The policy table does not change while a server runs, but a test may swap a row.
     return _grants(role_key, tuple(map(id, policy.POLICIES.values())))

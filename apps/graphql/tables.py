@@ -239,13 +239,15 @@ def _relationships(table, by_model):
     return relationships
 
 
-def discover():
-    """{table name: Table} for every registered collection and the nested models they show."""
-    router = load_collections()
+def discover(viewsets=None):
+    """{table name: Table} for every registered collection (or the given viewsets) and the nested
+    models they show."""
+    if viewsets is None:
+        viewsets = [viewset for _prefix, viewset, _basename in load_collections().canonical.registry]
     tables = {}
     by_model = {}
     pending = []
-    for _prefix, viewset, _basename in router.canonical.registry:
+    for viewset in viewsets:
         model = getattr(viewset, "model", None)
         if model is None or getattr(viewset, "serializer_class", None) is None:
             continue
