@@ -3,17 +3,22 @@
 A `StatesetAPIView`, so every credential REST accepts works here the same way (API keys, JWTs,
 user tokens, the admin secret with `X-Hasura-Org-Id`/`X-Account-Id`), with the rate limits,
 request ids and idempotency claims. Anonymous callers get in; the policy table decides, per root
-field, what their role may read.
+field, what their role may read. A browser's GET (HTML preferred, no document) shows GraphiQL to a
+logged-in staff user (apps.graphql.graphiql) and sends anyone else with no credential to log in.
 """
 
 import orjson
+from django.contrib.auth.views import redirect_to_login
 from graphql import OperationType
 from rest_framework.response import Response
+
+from apps.core.context import Actor
 
 from apps.core.errors import to_api_error
 from apps.core.renderers import FastJSONRenderer
 from apps.core.views import StatesetAPIView
 
+from .. import graphiql
 from ..execution import Context, execute_operation, failure
 from ..schema import get_schema
 from ..tables import all_tables
@@ -26,7 +31,17 @@ class GraphQLView(StatesetAPIView):
     # Not a REST resource: GraphQL describes itself by introspection, not in the OpenAPI schema.
     schema = None
 
+    def perform_content_negotiation(self, request, force=False):
+        # Always JSON (a browser's Accept has no JSON in it); the GraphiQL page is a plain response.
+        return super().perform_content_negotiation(request, force=True)
+
     def get(self, request, *args, **kwargs):
+        if graphiql.wants_page(request._request):
+            by_session = not isinstance(request.auth, Actor) or request.auth.credential_type == "session"
+            if by_session and graphiql.staff_user(request._request) is not None:
+                return graphiql.page(request._request)
+            if request.auth is None and not request._request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
         params = request.query_params
         variables = params.get("variables")
         if variables:
