@@ -7,8 +7,8 @@ import pytest
 from django.test import Client
 
 from apps.accounts.services import staff_user_create
-from apps.crm.services import customer_create
 from apps.core.context import Actor
+from apps.crm.services import customer_create
 from apps.graphql import graphiql
 
 pytestmark = pytest.mark.django_db

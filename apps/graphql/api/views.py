@@ -13,7 +13,6 @@ from graphql import OperationType
 from rest_framework.response import Response
 
 from apps.core.context import Actor
-
 from apps.core.errors import to_api_error
 from apps.core.renderers import FastJSONRenderer
 from apps.core.views import StatesetAPIView
