@@ -249,3 +249,18 @@ def test_a_document_too_large_is_refused(client, secret_key, monkeypatch):
     body = post(client, "{ customers { id " + " " * 60 + "} }", secret_key)
     assert body["errors"][0]["extensions"]["code"] == limits.TOO_LARGE
     assert "maximum is 50" in body["errors"][0]["message"]
+
+
+def test_the_documented_examples_are_valid_documents():
+    """Every ```graphql example of docs/graphql.md validates against the schema (docs stay true)."""
+    import pathlib
+    import re
+
+    from graphql import parse, validate
+
+    text = (pathlib.Path(__file__).resolve().parent.parent / "docs" / "graphql.md").read_text()
+    examples = re.findall(r"```graphql\n(.*?)```", text, flags=re.S)
+    assert len(examples) >= 10
+    schema = get_schema(full=True)
+    for example in examples:
+        assert validate(schema, parse(example)) == [], example

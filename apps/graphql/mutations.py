@@ -524,8 +524,10 @@ class MutationBuilder:
         )
         fields = {}
         allows = self.builder.allows
-        if getattr(viewset, "create_service", None) is not None and allows(table, "create"):
-            insert_input, shape = self.insert_input(table)
+        insert_input, insert_shape = self.insert_input(table)
+        # A role that may write no field at all gets no insert (an input type needs a field).
+        if getattr(viewset, "create_service", None) is not None and allows(table, "create") and insert_input.fields:
+            shape = insert_shape
             fields[f"insert_{name}"] = GraphQLField(
                 response,
                 args={"objects": GraphQLArgument(GraphQLNonNull(GraphQLList(GraphQLNonNull(insert_input))))},
@@ -538,8 +540,9 @@ class MutationBuilder:
                 resolve=resolve_insert_one(table, shape),
                 description=f'insert a single row into the table: "{name}"',
             )
-        if getattr(viewset, "update_service", None) is not None and allows(table, "update"):
-            set_input, shape = self.set_input(table)
+        set_input, set_shape = self.set_input(table)
+        if getattr(viewset, "update_service", None) is not None and allows(table, "update") and set_input.fields:
+            shape = set_shape
             changes = {"_set": GraphQLArgument(set_input, description="sets the columns of the filtered rows")}
             integers = {
                 field_name: GraphQLInputField(GraphQLInt)

@@ -135,8 +135,9 @@ class SchemaBuilder:
         return self.grants is None or (table.name, operation) in self.grants
 
     def writable(self, table, operation):
-        """The fields the policy table lets the role write for `operation` (None: all of them)."""
-        return None if self.grants is None else self.grants.get((table.name, operation))
+        """The fields the policy table lets the role write for `operation` (None: all of them;
+        none when the operation is not granted)."""
+        return None if self.grants is None else self.grants.get((table.name, operation), frozenset())
 
     def list_args(self, table):
         name = table.name
