@@ -266,3 +266,17 @@ def test_nested_insert_of_an_object_relationship_creates_the_row_first(keyed, or
         )
         assert result["data"] is None and result["errors"][0]["extensions"]["code"] == code, result
     assert snapshot() == before
+
+
+def test_a_null_nested_value_is_judged_by_the_serializer(keyed, organization):
+    before = snapshot()
+    for document, code in (
+        ('mutation { insert_customers_one(object: {email: "n@acme.test", addresses: null}) { id } }', "VALIDATION_ERROR"),
+        (
+            'mutation { insert_customer_addresses_one(object: {address_line_1: "1", city: "X", country_code: "FR", customer: null}) { id } }',
+            "MISSING_REQUIRED_FIELD",
+        ),
+    ):
+        result = keyed(document)
+        assert result["data"] is None and result["errors"][0]["extensions"]["code"] == code, result
+    assert snapshot() == before

@@ -96,7 +96,10 @@ def body_of(context, shape, value):
     object relationship's row created first (its id becomes the key)."""
     body = {}
     for key, item in value.items():
-        if key in shape.objects:
+        if item is None and (key in shape.objects or key in shape.arrays):
+            # An explicit null: the serializer judges it, as REST's would.
+            body[shape.objects[key][2] if key in shape.objects else shape.arrays[key][0]] = None
+        elif key in shape.objects:
             target, target_shape, key_field = shape.objects[key]
             if key_field in body or any(shape.renames.get(other) == key_field for other in value if other != key):
                 raise ValidationFailed(f"Give {key} or its id, not both.", param=key)
