@@ -8,3 +8,9 @@ class GraphQLConfig(AppConfig):
     name = "apps.graphql"
     label = "graphql_api"  # "graphql" is the name of the library this app is built on
     verbose_name = "GraphQL"
+
+    def ready(self):
+        from . import execution, sql
+
+        # Query operations compile to SQL on PostgreSQL; the generic executor answers the rest.
+        execution.register_query_compiler(sql.run_query)
