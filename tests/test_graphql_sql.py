@@ -21,7 +21,7 @@ from apps.accounts.models import AuditLog
 from apps.accounts.services import api_key_create
 from apps.core.models import Job
 from apps.events.models import Event, WebhookDelivery, WebhookEndpoint
-from apps.graphql import sql
+from apps.graphql import compiled, sql
 from apps.graphql.tables import all_tables
 from tests import test_graphql as base
 
@@ -159,26 +159,36 @@ def _compiled_statements(queries):
     return [q["sql"] for q in queries.captured_queries if "json_build_object" in q["sql"] or "json_agg" in q["sql"]]
 
 
-def both(client, settings, credential, query, variables=None, operation_name=None):
-    """(generic answer, compiled answer, compiled statements): the two paths' parsed JSON."""
-    settings.STATESET_GRAPHQL_SQL = False
-    generic = _post(client, credential, query, variables, operation_name)
-    settings.STATESET_GRAPHQL_SQL = True
-    with CaptureQueriesContext(connection) as queries:
-        compiled = _post(client, credential, query, variables, operation_name)
-    assert generic.status_code == compiled.status_code == 200
-    return json.loads(generic.content), json.loads(compiled.content), generic, compiled, _compiled_statements(queries)
+class Answers:
+    """One document through both paths: the responses and the compiled run's statements."""
+
+    def __init__(self, client, settings, credential, query, variables=None, operation_name=None):
+        settings.STATESET_GRAPHQL_SQL = False
+        self.generic = _post(client, credential, query, variables, operation_name)
+        settings.STATESET_GRAPHQL_SQL = True
+        with CaptureQueriesContext(connection) as queries:
+            self.compiled = _post(client, credential, query, variables, operation_name)
+        assert self.generic.status_code == self.compiled.status_code == 200
+        self.statements = _compiled_statements(queries)
+        self.generic_body = json.loads(self.generic.content)
+        self.compiled_body = json.loads(self.compiled.content)
+
+    def assert_fell_back(self):
+        """Nothing compiled, and the generic executor's answer, byte for byte."""
+        assert self.statements == []
+        assert self.compiled.content == self.generic.content
 
 
 def assert_same(client, settings, credential, query, variables=None, statements=None, operation_name=None):
-    generic_body, compiled_body, generic, compiled, compiled_sql = both(
-        client, settings, credential, query, variables, operation_name
+    answers = Answers(client, settings, credential, query, variables, operation_name)
+    assert "errors" not in answers.generic_body, answers.generic_body
+    assert _parse(answers.compiled.content) == _parse(answers.generic.content), (
+        answers.compiled_body,
+        answers.generic_body,
     )
-    assert "errors" not in generic_body, generic_body
-    assert _parse(compiled.content) == _parse(generic.content), (compiled_body, generic_body)
     if statements is not None:
-        assert len(compiled_sql) == statements, compiled_sql
-    return compiled_body["data"]
+        assert len(answers.statements) == statements, answers.statements
+    return answers.compiled_body["data"]
 
 
 CUSTOMER_COLUMNS = (
@@ -359,9 +369,7 @@ FALLBACKS = [
 
 @pytest.mark.parametrize("query", FALLBACKS)
 def test_what_is_not_compiled_runs_through_the_executor_unchanged(client, settings, secret_key, rows, query):
-    generic_body, compiled_body, generic, compiled, compiled_sql = both(client, settings, secret_key, query)
-    assert compiled_sql == []
-    assert compiled.content == generic.content
+    Answers(client, settings, secret_key, query).assert_fell_back()
 
 
 def test_variables_are_coerced_as_graphql_core_coerces_them(client, settings, secret_key, rows):
@@ -370,11 +378,9 @@ def test_variables_are_coerced_as_graphql_core_coerces_them(client, settings, se
     )
     # Errors in the variables: the executor's words, and nothing compiled.
     for variables in ({"n": "two"}, {}, {"n": 1, "w": {"nope": {}}}):
-        generic_body, compiled_body, generic, compiled, compiled_sql = both(
-            client, settings, secret_key, query, variables
-        )
-        assert compiled_sql == [] and compiled.content == generic.content
-        assert compiled_body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+        answers = Answers(client, settings, secret_key, query, variables)
+        answers.assert_fell_back()
+        assert answers.compiled_body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     data = assert_same(client, settings, secret_key, query, {"n": 2, "w": {"email": {"_like": "%acme%"}}}, statements=1)
     assert [c["email"] for c in data["customers"]] == ["ada@acme.test", "bob@acme.test"]
     # The compiled statement is cached per variables: other values give other rows.
@@ -415,6 +421,93 @@ def test_a_repeated_query_is_neither_parsed_nor_compiled_again(client, settings,
     monkeypatch.setattr(sql, "compile_operation", lambda *a, **k: calls.append("compile"))
     again = _post(client, secret_key, query).json()
     assert again == first and calls == []
+
+
+@pytest.fixture
+def compilations(monkeypatch):
+    """The operations compiled (not found in the cache of statements)."""
+    compiled.PLANS.clear()
+    seen = []
+    compile_operation = sql.compile_operation
+
+    def counting(*args):
+        seen.append(args[3].name.value if args[3].name else None)
+        return compile_operation(*args)
+
+    monkeypatch.setattr(sql, "compile_operation", counting)
+    return seen
+
+
+PAGE = """query Page($id: String!, $email: String, $since: timestamptz, $n: Int, $skip: Int) {
+  one: customers_by_pk(id: $id) { email }
+  page: customers(where: {email: {_neq: $email}, _or: [{activation_date: {_gte: $since}}, {status: {_eq: "prospect"}}]},
+                  order_by: {email: asc}, limit: $n, offset: $skip) { email addresses(limit: $n, order_by: {city: asc}) { city } }
+  counted: customers_aggregate(where: {email: {_neq: $email}}, limit: $n) { aggregate { count } nodes { email } }
+}"""
+
+
+@pytest.mark.filterwarnings("ignore:DateTimeField .* received a naive datetime")  # the generic path's, on purpose
+def test_variables_are_parameters_of_one_compiled_statement(client, settings, secret_key, rows, compilations):
+    cases = [
+        {"id": rows["ada"].pk, "email": "bob@acme.test", "since": "2024-01-01T00:00:00Z", "n": 2, "skip": 0},
+        {"id": rows["bob"].pk, "email": "ada@acme.test", "since": "2024-01-02T05:04:05+02:00", "n": 1, "skip": 1},
+        {"id": "cus_nope", "email": "x", "since": "2024-01-02T03:04:05", "n": 3},
+        {"id": rows["cyd"].pk, "email": "dee@acme.test", "since": "2030-01-01T00:00:00Z", "n": 10, "skip": 2},
+    ]
+    answers = [assert_same(client, settings, secret_key, PAGE, variables, statements=3) for variables in cases]
+    assert compilations == ["Page"]  # compiled once, bound four times
+    assert answers[0]["one"] == {"email": "ada@acme.test"} and answers[2]["one"] is None
+    assert [c["email"] for c in answers[0]["page"]] == ["ada@acme.test"]
+    assert [c["email"] for c in answers[1]["page"]] == []  # bob (since 03:04:05Z), then offset 1
+    assert [a["city"] for a in answers[0]["page"][0]["addresses"]] == ["London", "Paris"]
+
+    # A null is not a parameter: `limit: null` is the default, `_neq: null` the executor's error.
+    assert_same(client, settings, secret_key, PAGE, {"id": "x", "email": "x", "n": None})
+    answers = Answers(client, settings, secret_key, PAGE, {"id": "x", "email": None, "n": 1})
+    answers.assert_fell_back()
+    assert answers.compiled_body["errors"][0]["message"].startswith("_neq: null")
+    # A limit the executor refuses, bound into the cached statement: the executor's error.
+    for n in (-1, 1001):
+        answers = Answers(client, settings, secret_key, PAGE, {"id": "x", "email": "x", "n": n})
+        answers.assert_fell_back()
+        assert answers.compiled_body["data"] is None
+    assert compilations.count("Page") == 3  # the template, the null default, the null comparison
+
+
+def test_variables_that_shape_the_sql_are_part_of_the_key(client, settings, secret_key, rows, compilations):
+    query = """query Shape($pattern: String!, $cities: [String!], $more: Boolean!, $w: customers_bool_exp! = {}) {
+      customers(where: {_and: [{email: {_ilike: $pattern}}, {addresses: {city: {_in: $cities}}}, $w]}, order_by: {email: asc}) {
+        email addresses @include(if: $more) { city } } }"""
+    cases = [
+        {"pattern": "%acme%", "cities": ["London"], "more": True},
+        {"pattern": "%ACME%", "cities": ["London"], "more": True},
+        {"pattern": "%acme%", "cities": ["London", "Rome"], "more": False},
+        {"pattern": "%", "cities": [], "more": True, "w": {"status": {"_eq": "active"}}},
+        {"pattern": "%", "cities": ["Rome"], "more": True, "w": {"status": {"_eq": "active"}}},
+    ]
+    for variables in cases:
+        assert_same(client, settings, secret_key, query, variables, statements=1)
+    assert_same(client, settings, secret_key, query, cases[0], statements=1)
+    assert compilations == ["Shape"] * len(cases)
+
+
+def test_a_parameter_is_per_caller_scope(
+    client, settings, organization, secret_key, other_secret_key, rows, compilations
+):
+    """The organization and the row filter are in the cached statement: another caller compiles its own."""
+    query = "query Mine($n: Int) { customers(limit: $n, order_by: {email: asc}) { email } }"
+    user = make_jwt(organization, user_id="user-1")
+    seen = {}
+    for name, credential in (
+        ("secret", secret_key),
+        ("other", other_secret_key),
+        ("user", user),
+        ("again", secret_key),
+    ):
+        seen[name] = [c["email"] for c in assert_same(client, settings, credential, query, {"n": 10})["customers"]]
+    assert seen["secret"] == seen["again"] == ["ada@acme.test", "bob@acme.test", "cyd@other.test", "dee@acme.test"]
+    assert seen["other"] == ["ada@globex.test"] and seen["user"] == ["ada@acme.test"]
+    assert compilations == ["Mine"] * 3
 
 
 def test_floats_are_written_as_orjson_writes_them():

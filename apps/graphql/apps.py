@@ -10,7 +10,7 @@ class GraphQLConfig(AppConfig):
     verbose_name = "GraphQL"
 
     def ready(self):
-        from . import execution, sql
+        from . import compiled, execution
 
         # Query operations compile to SQL on PostgreSQL; the generic executor answers the rest.
-        execution.register_query_compiler(sql.run_query)
+        execution.register_query_compiler(compiled.run_query)

@@ -1,79 +1,54 @@
-"""A query operation compiled to SQL on PostgreSQL: one statement per root field, whose JSON text
-goes into the response as it is (Hasura's answer to N+1).
+"""A query operation compiled to SQL on PostgreSQL: one statement per root field, building the
+field's JSON in the database (Hasura's answer to N+1). apps.graphql.compiled decides when to use it,
+caches the statements and runs them.
 
-`run_query` answers a query operation when every root field compiles, else None and the generic
-executor (apps.graphql.execution) runs it unchanged. A root field `<t>`, `<t>_by_pk` or
-`<t>_aggregate` becomes one statement that builds the field's JSON in PostgreSQL:
+A root field `<t>`, `<t>_by_pk` or `<t>_aggregate` becomes one statement:
 
-    SELECT COALESCE(json_agg(json_build_object('id', g0."gql0", 'addresses', (
+    SELECT (SELECT COALESCE(json_agg(json_build_object('id', g0."gql0", 'addresses', (
                SELECT COALESCE(json_agg(json_build_object('city', g1."gql0") ORDER BY g1."gql_o"), '[]')
-               FROM (<the addresses' rows: readable, where, order_by, limit, for this g0 row>) g1
-           )) ORDER BY g0."gql_o"), '[]')::text
-    FROM (<the customers' rows: readable, where, order_by, limit/offset>) g0
+               FROM (<the addresses' rows: readable, where, order_by, for this g0 row> LIMIT 5 OFFSET 0) g1
+           )) ORDER BY g0."gql_o"), '[]') FROM (<the customers' rows> LIMIT 100 OFFSET 0) g0)::text
 
-The row sets are the generic path's own querysets (`Table.readable`, `compile.where_q`,
-`compile.order_expressions`, `execution.filtered/page`), so tenancy, the policy table's row
-filters and every where/order_by rule are the same; a relationship's queryset is correlated to
-its parent row and keeps its own where, order_by, limit and offset per parent. Values are
-written as the generic path writes them (datetimes, dates and decimals as the REST serializer
-shows them, JSON columns as stored, NULLs, keys in selection order with their aliases).
+The row sets are the generic path's own querysets (`Table.readable`, `execution.filtered`, i.e.
+`compile.where_q` and `compile.order_expressions`), so tenancy, the policy table's row filters and
+every where/order_by rule are the same; limit and offset are checked by the same `check_limit`. A
+relationship's rows are correlated to their parent row, so its where, order_by, limit and offset
+apply per parent. Values are written as the generic path writes them: datetimes, dates and
+decimals as the REST serializer shows them (tables.Column.convert), floats as orjson writes
+them, JSON columns as stored, NULLs, keys in selection order under their aliases.
 
-Anything this module does not know (introspection, a field with a resolver of its own, an
-argument it does not read, a column type without an exact SQL spelling, a bad `limit`, a `where`
-that raises, variables that do not coerce) makes the whole operation fall back, so errors are
-always the generic path's. Compiled statements are cached per (schema, document, operation name,
-variables, the actor's scope): the SQL and its parameters depend on all of them (`_in` lists
-expand, LIKE patterns become regexes, the organization and row filter are parameters).
+What the compiler does not know raises Unsupported, and the whole operation goes to the generic
+executor: introspection, a field whose resolver is not the generic one (anything added later with
+a resolver of its own), an argument it does not read, a column type without an exact SQL
+spelling, a `limit` or `where` the generic path would refuse.
 """
 
-import logging
 import re
 from dataclasses import dataclass, field
 
-import orjson
-from django.conf import settings
 from django.core.exceptions import EmptyResultSet
-from django.db import DatabaseError, connections, models
+from django.db import models
 from django.db.models import F, Window
-from django.db.models.expressions import RawSQL
+from django.db.models.expressions import Expression, RawSQL
 from django.db.models.functions import RowNumber
 from django.db.models.sql.where import WhereNode
-from django.utils import timezone
-from graphql import (
-    FragmentDefinitionNode,
-    GraphQLError,
-    GraphQLList,
-    GraphQLNonNull,
-    OperationType,
-    get_named_type,
-)
+from graphql import FragmentDefinitionNode, GraphQLList, GraphQLNonNull, get_named_type
 from graphql.execution.collect_fields import FragmentDetails, collect_fields, collect_subfields
-from graphql.execution.values import get_argument_values, get_variable_values
+from graphql.execution.values import get_argument_values
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
-from apps.core import policy
-from apps.core.errors import APIError
-
 from . import execution
-from .documents import BoundedCache
 from .limits import check_limit
-
-logger = logging.getLogger("stateset.graphql")
 
 LIST_ARGUMENTS = frozenset({"where", "order_by", "limit", "offset"})
 ORDER = "gql_o"  # the row number of a list's order, beside the selected columns
 MAX_PAIRS = 50  # json_build_object takes at most 100 arguments
 NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z]*$")
-PLANS = BoundedCache(512)
 
 
 class Unsupported(Exception):
     """The operation is left to the generic executor."""
-
-
-def enabled(connection):
-    return connection.vendor == "postgresql" and getattr(settings, "STATESET_GRAPHQL_SQL", True)
 
 
 # Values, written as the generic path writes them ------------------------------------------------
@@ -253,8 +228,77 @@ def json_object(pairs):
 
 @dataclass
 class Statement:
+    """One root field's SQL. Its params may hold slots (ValueSlot, PageSlot) that each run binds
+    to the variables' values (apps.graphql.compiled)."""
+
     sql: str
     params: list = field(default_factory=list)
+
+
+class Param(Expression):
+    """A variable's value in a statement compiled once for all its values: written `%s` with a
+    ValueSlot param. Given in place of the variable's value (apps.graphql.compiled decides which
+    variables may be), it reaches the SQL through `where_q` and `filter(pk=...)` untouched."""
+
+    def __init__(self, name):
+        super().__init__(output_field=models.Field())
+        self.name = name
+
+    def resolve_expression(self, *args, **kwargs):
+        return self
+
+    def as_sql(self, compiler, connection):
+        return "%s", [ValueSlot(self.name)]
+
+    def get_group_by_cols(self):
+        return []
+
+
+@dataclass(frozen=True)
+class ValueSlot:
+    name: str
+
+
+@dataclass(frozen=True)
+class PageSlot:
+    """`LIMIT %s OFFSET %s` of a list field whose limit or offset is a variable (a Param): checked
+    (check_limit, as the generic path does) and bound on each run."""
+
+    field_name: str
+    limit: object
+    offset: object
+    capped: bool
+    part: str  # "limit" or "offset"
+
+    def value(self, values):
+        args = {
+            name: values[given.name] if isinstance(given, Param) else given
+            for name, given in (("limit", self.limit), ("offset", self.offset))
+        }
+        limit, offset = page_values(self.field_name, args, self.capped)
+        return limit if self.part == "limit" else offset
+
+
+def page_values(field_name, args, capped=True):
+    """(limit, offset) of a list field as execution.page takes them: at most MAX_ROWS rows for a
+    list (`capped`), every row for an aggregate with no limit (LIMIT NULL)."""
+    limit = check_limit(field_name, args)
+    if not capped and args.get("limit") is None:
+        limit = None
+    return limit, args.get("offset") or 0
+
+
+def page_params(field_name, args, capped=True):
+    limit, offset = args.get("limit"), args.get("offset")
+    if isinstance(limit, Param) or isinstance(offset, Param):
+        return [PageSlot(field_name, limit, offset, capped, part) for part in ("limit", "offset")]
+    return list(page_values(field_name, args, capped))
+
+
+def paged(inner, field_name, args, capped=True):
+    """`inner` (the ordered rows' sql, params) with LIMIT and OFFSET as parameters."""
+    sql, params = inner
+    return f"{sql} LIMIT %s OFFSET %s", params + page_params(field_name, args, capped)
 
 
 class Compiler:
@@ -312,7 +356,7 @@ class Compiler:
             self._list_arguments(args)
             queryset, ordering = execution.filtered(self.context, table, args)
             rows = self.rows(table, object_type, details)
-            inner = rows.queryset(queryset, ordering, lambda qs: execution.page(qs, ordering, args, name))
+            inner = paged(rows.queryset(queryset, ordering), name, args)
             return Statement(*_as_text(rows.array(inner)))
         if name.endswith("_by_pk") and name[: -len("_by_pk")] in tables:
             table = tables[name[: -len("_by_pk")]]
@@ -354,7 +398,7 @@ class Compiler:
             elif name == "nodes" and _resolves(field_def, execution.resolve_aggregate_nodes):
                 nodes_type = get_named_type(field_def.type)
                 rows = self.rows(table, nodes_type, field_details)
-                inner = rows.queryset(queryset, ordering, lambda qs: execution.page(qs, ordering, args, field_name))
+                inner = paged(rows.queryset(queryset, ordering), field_name, args)
                 sql, sub_params = rows.array(inner)
                 pairs.append((key, f"({sql})"))
                 params += sub_params
@@ -409,10 +453,8 @@ class Compiler:
             else:
                 raise Unsupported(f"{fields_type.name}.{name}")
         values = {name: F(lookup) for lookup, name in lookups.items()}
-        rows = execution.page(
-            queryset.values(**values) if values else queryset.values("pk"), ordering, args, field_name, capped=False
-        )
-        inner_sql, params = _sql(rows)
+        rows = (queryset.values(**values) if values else queryset.values("pk")).order_by(*ordering)
+        inner_sql, params = paged(_sql(rows), field_name, args, capped=False)
         return f"SELECT {json_object(pairs)} FROM ({inner_sql}) {alias}", params
 
     # Rows of a table
@@ -454,15 +496,15 @@ class Rows:
             self.lookups[lookup] = f"gql{len(self.lookups)}"
         return f'{self.alias}."{self.lookups[lookup]}"'
 
-    def queryset(self, queryset, ordering=None, page=None):
-        """The SQL of the rows: `queryset` with the selected columns (and the row number of
-        `ordering`), then `page` applied (order and slice)."""
+    def queryset(self, queryset, ordering=None):
+        """(sql, params) of the rows: `queryset` with the selected columns and, for a list, in
+        `ordering` with each row's number in it (ready for LIMIT and OFFSET)."""
         values = {name: F(lookup) for lookup, name in self.lookups.items()}
         if ordering is not None:
             values[ORDER] = Window(RowNumber(), order_by=ordering)
         queryset = queryset.values(**values) if values else queryset.values("pk")
-        if page is not None:
-            queryset = page(queryset)
+        if ordering is not None:
+            queryset = queryset.order_by(*ordering)
         return _sql(queryset)
 
     def object(self):
@@ -497,12 +539,13 @@ class Rows:
             queryset = target.readable(context.actor).filter(**{relationship.remote: parent})
             return child.single(child.queryset(queryset))
         Compiler._list_arguments(args)
-        limit = check_limit(relationship.name, args)
-        offset = args.get("offset") or 0
+        # The page of each parent: limit and offset apply per parent row, as the generic path's
+        # per-parent ROW_NUMBER() window does.
+        page = page_params(relationship.name, args)  # checked before anything else, as there
         queryset, ordering = execution.filtered(context, target, args)
         queryset = queryset.filter(**{relationship.remote: parent})
-        inner = child.queryset(queryset, ordering, lambda qs: qs.order_by(*ordering)[offset : offset + limit])
-        return child.array(inner)
+        sql, params = child.queryset(queryset, ordering)
+        return child.array((f"{sql} LIMIT %s OFFSET %s", params + page))
 
     def array(self, inner):
         """A JSON array of the rows of `inner` (sql, params), in their order; [] when none."""
@@ -539,80 +582,6 @@ def _as_text(statement):
     return f"SELECT ({sql})::text", params
 
 
-# Running an operation -----------------------------------------------------------------------
-
-
-def _actor_key(actor):
-    """What the readable row sets depend on besides the document: tenancy, role, key, scopes,
-    the row filter's owner, and the policy table itself (a test may swap a row)."""
-    return (
-        getattr(actor.organization, "pk", actor.organization),
-        actor.role,
-        actor.api_key_kind,
-        frozenset(actor.scopes or ()),
-        actor.actor_id,
-        tuple(map(id, policy.POLICIES.values())),
-    )
-
-
 def compile_operation(schema, context, document, operation, variable_values):
     """[(response key, str constant | Statement)] for every root field, or raise Unsupported."""
     return Compiler(schema, context, document, operation, variable_values).roots()
-
-
-def run_query(schema, context, query, document, operation, variables):
-    """The response of a query operation through SQL, or None to run the generic executor."""
-    if operation.operation != OperationType.QUERY or context.actor is None:
-        return None
-    connection = connections["default"]
-    if not enabled(connection) or timezone.get_current_timezone_name() != "UTC":
-        return None
-    try:
-        variables_key = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
-    except TypeError:
-        variables_key = None
-    key = None
-    if variables_key is not None:
-        operation_name = operation.name.value if operation.name else None
-        key = (schema, query, operation_name, variables_key, _actor_key(context.actor))
-        plan = PLANS.get(key)
-        if plan is not None:
-            return _run(connection, plan)
-    plan = _plan(schema, context, document, operation, variables)
-    if key is not None:
-        PLANS.put(key, plan)
-    return _run(connection, plan)
-
-
-def _plan(schema, context, document, operation, variables):
-    """The compiled root fields, or False when the operation is the generic executor's."""
-    coerced = get_variable_values(schema, operation.variable_definitions or (), variables or {}, max_errors=50)
-    if isinstance(coerced, list):
-        return False  # the generic executor reports the variables' errors
-    try:
-        return compile_operation(schema, context, document, operation, coerced)
-    except (Unsupported, GraphQLError, APIError, KeyError) as exc:
-        logger.debug("GraphQL query left to the generic executor: %r", exc)
-        return False
-    except Exception:
-        logger.warning("GraphQL query not compiled to SQL; the generic executor runs it", exc_info=True)
-        return False
-
-
-def _run(connection, plan):
-    if plan is False:
-        return None
-    data = {}
-    try:
-        with connection.cursor() as cursor:
-            for key, root in plan:
-                if isinstance(root, str):
-                    data[key] = root
-                    continue
-                cursor.execute(root.sql, root.params)
-                text = cursor.fetchone()[0]
-                data[key] = None if text is None else orjson.Fragment(text)
-    except DatabaseError:
-        logger.warning("compiled GraphQL query failed; the generic executor runs it", exc_info=True)
-        return None
-    return {"data": data}
