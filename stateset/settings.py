@@ -236,6 +236,9 @@ STATESET_ADMIN_SECRET = os.environ.get("STATESET_ADMIN_SECRET", "")
 STATESET_TOKEN_DEFAULT_TTL = int(os.environ.get("STATESET_TOKEN_DEFAULT_TTL", "3600"))
 STATESET_TOKEN_MAX_TTL = int(os.environ.get("STATESET_TOKEN_MAX_TTL", str(7 * 24 * 3600)))
 STATESET_API_VERSION = "2024-01-01"
+# GraphQL queries compile to one SQL statement per root field on PostgreSQL (apps.graphql.sql);
+# off, every operation runs through graphql-core's executor (the parity tests compare the two).
+STATESET_GRAPHQL_SQL = env_bool("STATESET_GRAPHQL_SQL", True)
 # Rate limiting can be switched off (e.g. behind a gateway that already limits).
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600

@@ -13,3 +13,8 @@ class GraphQLConfig(AppConfig):
         from . import jsonb
 
         jsonb.install()
+
+        from . import compiled, execution
+
+        # Query operations compile to SQL on PostgreSQL; the generic executor answers the rest.
+        execution.register_query_compiler(compiled.run_query)

@@ -3,13 +3,20 @@
 Transport-agnostic: the HTTP view calls `execute_operation`, and the WebSocket consumer
 (subscriptions, next) will call it the same way with the actor of its `connection_init`.
 
-Speed: a root field is one query. Its resolver looks ahead at the selection and fetches each
-relationship for all the rows of the level at once (`customer_id IN (...)`, a per-parent
-`ROW_NUMBER()` window for `limit`/`offset`), then the next level for all those rows: the number of
-queries follows the depth of the selection, never the number of rows. An array relationship's
-`<rel>_aggregate` is one grouped query for every parent of the level (`GROUP BY customer_id`),
-its `nodes` one more; computed fields are the REST representation's, built for the whole level by
-the serializer's row builder (apps.core.rows).
+A document is parsed, validated and measured once per (schema, text) (apps.graphql.documents).
+A query operation is then offered to the registered query compilers: on PostgreSQL,
+apps.graphql.sql answers it with one SQL statement per root field when it can compile every root
+field, and its response's data holds those fields' JSON as `orjson.Fragment`s (serialize with
+apps.core.jsonutil.dumps before comparing). Otherwise (SQLite, mutations, introspection, anything
+not compiled, an argument error) graphql-core's executor runs the resolvers below.
+
+Speed of the generic executor: a root field is one query. Its resolver looks ahead at the
+selection and fetches each relationship for all the rows of the level at once (`customer_id IN
+(...)`, a per-parent `ROW_NUMBER()` window for `limit`/`offset`), then the next level for all
+those rows: the number of queries follows the depth of the selection, never the number of rows.
+An array relationship's `<rel>_aggregate` is one grouped query for every parent of the level
+(`GROUP BY customer_id`), its `nodes` one more; computed fields are the REST representation's,
+built for the whole level by the serializer's row builder (apps.core.rows).
 """
 
 import logging
@@ -29,14 +36,12 @@ from graphql import (
     execute,
     get_named_type,
     get_operation_ast,
-    parse,
-    validate,
 )
 from graphql.execution.values import get_argument_values, get_directive_values
 
 from apps.core.errors import APIError
 
-from . import limits
+from . import documents, limits
 from .compile import distinct_order_by, distinct_rows, order_expressions, where_q
 from .limits import check_limit
 
@@ -426,6 +431,16 @@ def resolve_by_key(source, info, **_args):
 
 # Operations ----------------------------------------------------------------------------------
 
+# `compiled(schema, context, query, document, operation, variables)` -> a response, or None to
+# let the next one (and finally graphql-core's executor) run the query. apps.graphql.sql
+# registers itself in GraphQLConfig.ready(): it imports this module, so this one cannot import it.
+_query_compilers = []
+
+
+def register_query_compiler(compiled):
+    if compiled not in _query_compilers:
+        _query_compilers.append(compiled)
+
 
 def _is_anonymous(actor):
     return actor is None or (actor.role == "anonymous" and not actor.api_key_kind)
@@ -454,17 +469,17 @@ def execute_operation(
     too_large = limits.check_size(query)
     if too_large is not None:
         return {"errors": [format_error(too_large, PARSE_FAILED)]}
-    try:
-        document = parse(query, max_tokens=limits.MAX_TOKENS)
-    except GraphQLError as exc:
-        if "tokens. Parsing aborted" in exc.message:
-            exc.extensions = {"code": limits.TOO_LARGE}
-        return {"errors": [format_error(exc, PARSE_FAILED)]}
-    errors = validate(schema, document)
-    if errors and full_schema is not None and _is_anonymous(context.actor) and not validate(full_schema, document):
+    checked = documents.check(schema, query)  # parsed, validated and measured once per text
+    if checked.parse_error is not None:
+        return {"errors": [format_error(checked.parse_error, PARSE_FAILED)]}
+    document, errors = checked.document, checked.errors
+    if (
+        checked.validation_errors
+        and full_schema is not None
+        and _is_anonymous(context.actor)
+        and not documents.check(full_schema, query).validation_errors
+    ):
         return failure("No API key provided.", "MISSING_API_KEY")
-    if not errors:
-        errors = limits.check_document(document)
     if errors:
         return {"errors": [format_error(error, VALIDATION_FAILED) for error in errors]}
     operation = get_operation_ast(document, operation_name)
@@ -487,6 +502,10 @@ def execute_operation(
         # Nothing was changed: no field's answer may suggest otherwise.
         response = {"data": None if result.errors else result.data}
     else:
+        for compiled in _query_compilers:
+            response = compiled(schema, context, query, document, operation, variables)
+            if response is not None:
+                return response
         result = execute(
             schema, document, variable_values=variables, operation_name=operation_name, context_value=context
         )
