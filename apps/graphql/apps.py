@@ -8,3 +8,16 @@ class GraphQLConfig(AppConfig):
     name = "apps.graphql"
     label = "graphql_api"  # "graphql" is the name of the library this app is built on
     verbose_name = "GraphQL"
+
+    def ready(self):
+        from django.db.models.signals import post_delete, post_save
+
+        from apps.core import changes
+
+        from . import notify
+
+        # Live subscriptions hear of every committed change (apps.graphql.notify): the changes
+        # recorded through apps.core.changes, and the rows written beside or outside them.
+        changes.register_writer(notify.change_written)
+        post_save.connect(notify.row_saved, dispatch_uid="graphql-live-row-saved")
+        post_delete.connect(notify.row_deleted, dispatch_uid="graphql-live-row-deleted")
