@@ -147,7 +147,7 @@ def prepare(actor, query, variables, operation_name):
     batch_size = None
     if stream:
         field_def = schema.subscription_type.fields[root.name.value]
-        batch_size = get_argument_values(field_def, root, coerced.coerced).get("batch_size")
+        batch_size = get_argument_values(field_def, root, coerced).get("batch_size")
     return "subscription", Prepared(
         schema=schema,
         document=document,

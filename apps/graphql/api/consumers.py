@@ -158,8 +158,8 @@ class GraphQLConsumer(AsyncWebsocketConsumer):
 
     def deliver(self, subscription, payload):
         """A result for a subscription (from the hub): `next`, or `data` in the legacy protocol."""
-        if self.subscriptions.get(subscription.op_id) is not subscription:
-            return
+        if subscription.group is None:
+            return  # stopped meanwhile
         kind = "data" if self.legacy else "next"
         self._queue(f'{{"id":{orjson.dumps(subscription.op_id).decode()},"type":"{kind}","payload":{payload}}}')
 
