@@ -274,7 +274,7 @@ def _run_jobs(jobs):
 
 
 def recent_events(organization_ids, lookback):
-    close_old_connections()
+    """(id, organization id, object type) of the organizations' events of the last `lookback` s."""
     since = timezone.now() - timedelta(seconds=lookback)
     rows = list(
         Event.objects.filter(organization_id__in=organization_ids, created_at__gte=since).values_list(
@@ -345,6 +345,16 @@ class Hub:
         ]
         if notify.publishing_enabled():
             self.tasks.append(self.loop.create_task(self._listen_forever()))
+
+    def stop(self):
+        """Stop listening and polling (the server's loop is ending; tests)."""
+        notify.remove_receiver(self.receiver)
+        for task in (*self.tasks, self.pass_task, self.recheck_task):
+            if task is not None:
+                task.cancel()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        if _hubs.get(self.loop) is self:
+            del _hubs[self.loop]
 
     async def run_sync(self, function, *args):
         """`function(*args)` on the hub's threads (database work never runs on the event loop)."""
