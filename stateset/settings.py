@@ -127,7 +127,12 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{os.environ.get('CACHE_KEY_PREFIX', 'stateset')}:channels"},
+            "CONFIG": {
+                # A receive blocks in Redis for up to 5 s (channels-redis' BZPOPMIN): the socket
+                # must wait longer than that (redis-py's default, 5 s, would race it).
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "prefix": f"{os.environ.get('CACHE_KEY_PREFIX', 'stateset')}:channels",
+            },
         }
     }
 else:
