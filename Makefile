@@ -16,10 +16,11 @@ install: $(VENV)/.installed
 migrate: install
 	$(PY) manage.py migrate --noinput
 
-# Runs the product with demo data on 127.0.0.1:$(PORT), Celery tasks in-process.
+# Runs the product with demo data on 127.0.0.1:$(PORT), Celery tasks in-process: one uvicorn
+# process serves HTTP (static files through WhiteNoise) and the GraphQL WebSocket (/v1/ws).
 run: migrate
 	$(PY) manage.py seed_demo --if-empty --base-url http://127.0.0.1:$(PORT)
-	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+	$(PY) -m uvicorn stateset.asgi:application --host 127.0.0.1 --port $(PORT)
 
 # Runs the whole test suite (PostgreSQL/Redis tests run when DATABASE_URL/REDIS_URL are set).
 test: install
@@ -40,6 +41,7 @@ bench: install
 	$(PY) bench/customers_list.py
 	$(PY) bench/events_list.py
 	$(PY) bench/graphql_list.py
+	$(PY) bench/graphql_subscriptions.py
 
 # Contract check: the real server (fresh database, two organizations) against its own OpenAPI
 # document with schemathesis, then a cross-tenant check; see tests/contract/run_schemathesis.py.

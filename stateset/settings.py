@@ -120,6 +120,39 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "stateset"}}
 
+# Channel layer (Django Channels): how committed changes reach the GraphQL subscriptions of every
+# ASGI server process (apps/graphql/notify.py). Redis when REDIS_URL is set; otherwise the
+# in-memory layer, for the single process of `make run`.
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                # A receive blocks in Redis for up to 5 s (channels-redis' BZPOPMIN): the socket
+                # must wait longer than that (redis-py's default, 5 s, would race it).
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "prefix": f"{os.environ.get('CACHE_KEY_PREFIX', 'stateset')}:channels",
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# GraphQL over WebSocket (docs/graphql.md, "Subscriptions").
+GRAPHQL_WS_MAX_MESSAGE_BYTES = int(os.environ.get("GRAPHQL_WS_MAX_MESSAGE_BYTES", str(1024 * 1024)))
+GRAPHQL_WS_MAX_OPERATIONS = int(os.environ.get("GRAPHQL_WS_MAX_OPERATIONS", "100"))
+GRAPHQL_WS_INIT_TIMEOUT = float(os.environ.get("GRAPHQL_WS_INIT_TIMEOUT", "10"))
+GRAPHQL_WS_KEEPALIVE_SECONDS = float(os.environ.get("GRAPHQL_WS_KEEPALIVE_SECONDS", "10"))
+GRAPHQL_WS_AUTH_RECHECK_SECONDS = float(os.environ.get("GRAPHQL_WS_AUTH_RECHECK_SECONDS", "3"))
+GRAPHQL_WS_MAX_QUEUED_MESSAGES = int(os.environ.get("GRAPHQL_WS_MAX_QUEUED_MESSAGES", "1000"))
+# Changes within this many seconds are coalesced into one re-run of the subscriptions they touch.
+GRAPHQL_SUBSCRIPTIONS_BATCH_DELAY = float(os.environ.get("GRAPHQL_SUBSCRIPTIONS_BATCH_DELAY", "0.05"))
+# The safety net for a missed notification: the events of the last LOOKBACK seconds, read every
+# POLL_SECONDS by each ASGI process for the organizations it serves.
+GRAPHQL_SUBSCRIPTIONS_POLL_SECONDS = float(os.environ.get("GRAPHQL_SUBSCRIPTIONS_POLL_SECONDS", "1"))
+GRAPHQL_SUBSCRIPTIONS_POLL_LOOKBACK = float(os.environ.get("GRAPHQL_SUBSCRIPTIONS_POLL_LOOKBACK", "10"))
+GRAPHQL_SUBSCRIPTIONS_THREADS = int(os.environ.get("GRAPHQL_SUBSCRIPTIONS_THREADS", "4"))
+
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",

@@ -18,3 +18,15 @@ class GraphQLConfig(AppConfig):
 
         # Query operations compile to SQL on PostgreSQL; the generic executor answers the rest.
         execution.register_query_compiler(compiled.run_query)
+
+        from django.db.models.signals import post_delete, post_save
+
+        from apps.core import changes
+
+        from . import notify
+
+        # Live subscriptions hear of every committed change (apps.graphql.notify): the changes
+        # recorded through apps.core.changes, and the rows written beside or outside them.
+        changes.register_writer(notify.change_written)
+        post_save.connect(notify.row_saved, dispatch_uid="graphql-live-row-saved")
+        post_delete.connect(notify.row_deleted, dispatch_uid="graphql-live-row-deleted")

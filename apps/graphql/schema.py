@@ -16,7 +16,9 @@ for an operation granted on a readable table (a mutation answers rows, as Hasura
 needs select permission). So introspection shows what the role may use, and a query naming
 anything else fails validation; the resolvers' policy checks stay as the second line of defence.
 Schemas are cached per shape (bounded: a restricted key's scopes can be any set), so a request
-builds nothing once its shape has been seen. `mutation_root` is built in apps.graphql.mutations.
+builds nothing once its shape has been seen. `mutation_root` is built in apps.graphql.mutations,
+`subscription_root` (the query root's fields as live queries, and `<t>_stream`) in
+apps.graphql.subscriptions.
 """
 
 import functools
@@ -45,6 +47,7 @@ from apps.core.errors import AuthenticationFailed, PermissionDenied
 from . import execution
 from .mutations import MutationBuilder, object_actions
 from .scalars import NUMERIC_SCALARS, ORDERED_SCALARS, SCALARS, TEXT_SCALARS
+from .subscriptions import SubscriptionBuilder
 from .tables import all_tables
 
 ORDER_BY = GraphQLEnumType(
@@ -319,9 +322,13 @@ class SchemaBuilder:
 
     def build(self):
         mutation_fields = MutationBuilder(self).fields()
+        query_fields = self.query_fields()
+        # Every query root field is also a live query (the same field objects), plus `<t>_stream`.
+        subscription_fields = SubscriptionBuilder(self, query_fields).fields()
         return GraphQLSchema(
-            query=GraphQLObjectType("query_root", self.query_fields()),
+            query=GraphQLObjectType("query_root", query_fields),
             mutation=GraphQLObjectType("mutation_root", mutation_fields) if mutation_fields else None,
+            subscription=GraphQLObjectType("subscription_root", subscription_fields) if subscription_fields else None,
         )
 
 
