@@ -67,7 +67,8 @@ async def _client_async(url, secret, variables, ready, receipts, stop):
     sockets = []
     for index, value in enumerate(variables):
         ws = await connect(url, subprotocols=["graphql-transport-ws"], max_size=None, open_timeout=60)
-        await ws.send(json.dumps({"type": "connection_init", "payload": {"headers": {"Authorization": f"Bearer {secret}"}}}))
+        init = {"type": "connection_init", "payload": {"headers": {"Authorization": f"Bearer {secret}"}}}
+        await ws.send(json.dumps(init))
         await ws.recv()
         subscribe = {"id": str(index), "type": "subscribe", "payload": {"query": DOCUMENT, "variables": {"x": value}}}
         await ws.send(json.dumps(subscribe))
@@ -98,7 +99,8 @@ async def _client_async(url, secret, variables, ready, receipts, stop):
 def patch(port, path, secret, body):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
-        conn.request("PATCH", path, body=json.dumps(body), headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"})
+        headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
+        conn.request("PATCH", path, body=json.dumps(body), headers=headers)
         response = conn.getresponse()
         response.read()
         if response.status != 200:
@@ -108,7 +110,8 @@ def patch(port, path, secret, body):
 
 
 def newest_customer(port, secret):
-    status, body = customers_list.fetch(port, "/v1/customers?limit=1&sort=-created_at", {"Authorization": f"Bearer {secret}"})
+    headers = {"Authorization": f"Bearer {secret}"}
+    status, body = customers_list.fetch(port, "/v1/customers?limit=1&sort=-created_at", headers)
     if status != 200:
         raise SystemExit(f"GET /v1/customers answered {status}")
     return json.loads(body)["data"][0]["id"]
@@ -140,7 +143,8 @@ def scenario(name, asgi_port, rest_port, secret, customer_id, subscriptions, dis
         while got < subscriptions:
             left = deadline - time.time()
             if left <= 0:
-                raise SystemExit(f"{name}: round {round_number}: {got} of {subscriptions} subscriptions heard the change")
+                heard = f"{got} of {subscriptions} subscriptions heard the change"
+                raise SystemExit(f"{name}: round {round_number}: {heard}")
             mark, number, at = receipts.get(timeout=left)
             if mark == tag and number == round_number:
                 got += 1
@@ -166,7 +170,8 @@ def start_uvicorn(port, organization_id):
         sys.executable, "-m", "uvicorn", "stateset.asgi:application", "--host", "127.0.0.1", "--port", str(port),
         "--no-access-log", "--log-level", "warning", "--backlog", "2048",
     ]  # fmt: skip
-    process = subprocess.Popen(command, env=customers_list.server_environment(organization_id), cwd=ROOT, start_new_session=True)
+    env = customers_list.server_environment(organization_id)
+    process = subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -231,7 +236,8 @@ def main():
             )
         worst = max(percentile(latencies, 0.99) for _name, latencies, _after, _writes in results[1:])
         verdict = "met" if worst < 1.0 else "NOT met"
-        print(f"\ntarget p99 < 1 s with {args.subscriptions} subscriptions: {verdict} (worst p99 {worst * 1000:.0f} ms)")
+        target = f"target p99 < 1 s with {args.subscriptions} subscriptions"
+        print(f"\n{target}: {verdict} (worst p99 {worst * 1000:.0f} ms)")
     finally:
         customers_list.stop_gunicorn(gunicorn)
         customers_list.stop_gunicorn(asgi)

@@ -510,6 +510,8 @@ def test_queries_and_mutations_over_the_socket_answer_once(server, protocol):
             assert (await watch.next())[0] == {"customers_aggregate": {"aggregate": {"count": 1}}}
             found = await session.execute(gql(f'{{ customers_by_pk(id: "{created["insert_customers_one"]["id"]}") {{ email }} }}'))
             assert found == {"customers_by_pk": {"email": f"a-{mark}@acme.test"}}
+            suspended = await session.execute(gql(f'mutation {{ suspend_customer(id: "{created["insert_customers_one"]["id"]}", reason: "ws") {{ status }} }}'))
+            assert suspended == {"suspend_customer": {"status": "suspended"}}
             with pytest.raises(TransportQueryError) as caught:
                 await session.execute(gql('mutation { insert_customers_one(object: {email: "not an email"}) { id } }'))
             assert caught.value.errors[0]["extensions"]["code"] == "VALIDATION_ERROR"

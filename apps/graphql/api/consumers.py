@@ -227,6 +227,8 @@ class GraphQLConsumer(AsyncWebsocketConsumer):
             self.actor = await self.hub.run_sync(self._authenticate)
         except APIError as exc:
             return self._refuse(exc)
+        if self.closing:
+            return  # timed out or closed while the credential was checked
         self.acknowledged = True
         self.hub.connection_opened(self)
         self._send_json({"type": "connection_ack"})
