@@ -43,16 +43,11 @@ from apps.core.errors import ValidationFailed, to_api_error
 
 from .compile import where_q
 from .execution import INTERNAL, attach, logger, rows_of, selected_fields
-from .scalars import SCALARS
+from .scalars import SCALARS, SERIALIZER_FIELD_SCALARS
 
 # Serializer fields -> GraphQL input types; the first match wins (subclasses before parents).
 _INPUT_TYPES = (
-    (serializers.BooleanField, "Boolean"),
-    (serializers.IntegerField, "Int"),
-    (serializers.FloatField, "Float"),
-    (serializers.DecimalField, "numeric"),
-    (serializers.DateTimeField, "timestamptz"),
-    (serializers.DateField, "date"),
+    *SERIALIZER_FIELD_SCALARS,
     (serializers.JSONField, "jsonb"),
     (serializers.DictField, "jsonb"),
     (serializers.BaseSerializer, "jsonb"),

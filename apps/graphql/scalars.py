@@ -17,6 +17,7 @@ from graphql import (
     StringValueNode,
     value_from_ast_untyped,
 )
+from rest_framework import serializers
 
 
 def _identity(value):
@@ -109,3 +110,16 @@ SCALARS = {
 TEXT_SCALARS = frozenset({"String"})
 ORDERED_SCALARS = frozenset(SCALARS) - {"jsonb"}
 NUMERIC_SCALARS = frozenset({"Int", "Float", "numeric", "bigint"})
+
+
+# Serializer fields -> scalar names, for what both a computed value and an input field can be (the
+# first match wins: subclasses before their parents). Each use adds its own kinds around these.
+SERIALIZER_FIELD_SCALARS = (
+    (serializers.BooleanField, "Boolean"),
+    (serializers.IntegerField, "Int"),
+    (serializers.FloatField, "Float"),
+    (serializers.DecimalField, "numeric"),
+    (serializers.DateTimeField, "timestamptz"),
+    (serializers.DateField, "date"),
+)
+

@@ -22,6 +22,8 @@ from apps.core.references import ReferenceField
 from apps.core.routing import load_collections
 from apps.core.rows import cached_row_builder
 
+from .scalars import SERIALIZER_FIELD_SCALARS
+
 
 @dataclass(frozen=True)
 class Column:
@@ -185,12 +187,7 @@ def _columns(model, serializer):
 # Serializer fields -> the scalar of a computed value (the first match wins: subclasses first).
 _COMPUTED_SCALARS = (
     (ReferenceField, "String"),  # the related object's id, as REST shows it unexpanded
-    (serializers.BooleanField, "Boolean"),
-    (serializers.IntegerField, "Int"),
-    (serializers.FloatField, "Float"),
-    (serializers.DecimalField, "numeric"),
-    (serializers.DateTimeField, "timestamptz"),
-    (serializers.DateField, "date"),
+    *SERIALIZER_FIELD_SCALARS,
     (serializers.CharField, "String"),
     (serializers.ChoiceField, "String"),
 )
